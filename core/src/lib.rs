@@ -1,0 +1,31 @@
+//! `eventsource-core`: a WHATWG-exact EventSource (server-sent events) client.
+//!
+//! Two ways to consume a source, same semantics:
+//! - pull: [`EventSource::new`] / [`EventSource::with_options`] give a source that is a
+//!   `futures_core::Stream` of [`Event`]s, with blocking and batch receives for bindings;
+//! - push: [`EventSource::with_handler`] calls a [`Handler`] on the library's internal runtime,
+//!   so a program without an async runtime can use it.
+//!
+//! The parser ([`parser::Parser`]) is usable on its own, without the `client` feature.
+
+mod error;
+mod event;
+#[cfg(feature = "client")]
+mod options;
+pub mod parser;
+#[cfg(feature = "client")]
+mod runtime;
+#[cfg(feature = "client")]
+mod source;
+mod text;
+
+pub use error::{Error, ErrorKind};
+pub use event::{ErrorEvent, Event, MessageEvent, ReadyState};
+#[cfg(feature = "client")]
+pub use options::Options;
+#[cfg(feature = "client")]
+pub use source::{Batch, EventSource, Handler, Recv};
+pub use text::Text;
+
+/// The crate version, for `es_version()` and friends.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

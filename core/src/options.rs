@@ -1,0 +1,137 @@
+//! Options shared by every face (same names, spelled per language). Validated when a source
+//! is created, so a bad option is an error at construction, never a surprise later.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Source options. `Options::default()` is the spec's behaviour; every extension is opt-in.
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = eventsource_core::Options::default()
+///     .header("Authorization", "Bearer t0ken")
+///     .retry(Duration::from_millis(500));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Keep a cookie jar for this source and send credentials. Reflected by `withCredentials`.
+    pub with_credentials: bool,
+    /// Extra request headers, sent on every (re)connection. `Accept` and `Cache-Control`
+    /// are the spec's and cannot be overridden; `Last-Event-ID` is managed by the source.
+    pub headers: Vec<(String, String)>,
+    /// Request method (non-standard; for POST-style streams). Default `GET`.
+    pub method: String,
+    /// Request body, resent on every reconnection. Default none.
+    pub body: Option<Vec<u8>>,
+    /// Initial `Last-Event-ID` (resume from a stored ID). Must not contain CR, LF or NUL.
+    pub last_event_id: Option<String>,
+    /// Initial reconnection time; the stream's `retry:` field overrides it. Default 3 s.
+    pub retry: Duration,
+    /// Ceiling for the backed-off delay after consecutive failures. Default 30 s.
+    pub max_retry: Duration,
+    /// Delay multiplier after each consecutive failed attempt (1.0 disables backoff). Default 2.0.
+    /// Delays after the first get up to +25% jitter; the first delay is exactly the reconnection time.
+    pub backoff: f64,
+    /// Time allowed to connect (TCP + TLS). Default 10 s; `None` waits indefinitely.
+    pub connect_timeout: Option<Duration>,
+    /// No byte for this long on an open stream → network error → reconnect. Default none.
+    pub read_timeout: Option<Duration>,
+    /// Largest line or event, in bytes; beyond it the connection fails. Default 16 MiB.
+    pub max_event_size: usize,
+    /// Redirects followed before the connection fails. Default 10.
+    pub max_redirects: usize,
+    /// Proxy URL for all requests. Default: from the environment (`HTTPS_PROXY`, `NO_PROXY`, ...).
+    pub proxy: Option<String>,
+    /// A PEM file of extra trusted root certificates, added to the system's. Default none.
+    pub ca_certs: Option<PathBuf>,
+    /// Accept any TLS certificate. Dangerous; for testing only. Default false.
+    pub accept_invalid_certs: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            with_credentials: false,
+            headers: Vec::new(),
+            method: "GET".to_owned(),
+            body: None,
+            last_event_id: None,
+            retry: Duration::from_secs(3),
+            max_retry: Duration::from_secs(30),
+            backoff: 2.0,
+            connect_timeout: Some(Duration::from_secs(10)),
+            read_timeout: None,
+            max_event_size: 16 << 20,
+            max_redirects: 10,
+            proxy: None,
+            ca_certs: None,
+            accept_invalid_certs: false,
+        }
+    }
+}
+
+impl Options {
+    pub fn new() -> Options {
+        Options::default()
+    }
+    pub fn with_credentials(mut self, on: bool) -> Self {
+        self.with_credentials = on;
+        self
+    }
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+    pub fn method(mut self, method: impl Into<String>) -> Self {
+        self.method = method.into();
+        self
+    }
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+    pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
+        self.last_event_id = Some(id.into());
+        self
+    }
+    pub fn retry(mut self, retry: Duration) -> Self {
+        self.retry = retry;
+        self
+    }
+    pub fn max_retry(mut self, max_retry: Duration) -> Self {
+        self.max_retry = max_retry;
+        self
+    }
+    pub fn backoff(mut self, factor: f64) -> Self {
+        self.backoff = factor;
+        self
+    }
+    pub fn connect_timeout(mut self, t: Option<Duration>) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+    pub fn read_timeout(mut self, t: Option<Duration>) -> Self {
+        self.read_timeout = t;
+        self
+    }
+    pub fn max_event_size(mut self, bytes: usize) -> Self {
+        self.max_event_size = bytes;
+        self
+    }
+    pub fn max_redirects(mut self, n: usize) -> Self {
+        self.max_redirects = n;
+        self
+    }
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = Some(url.into());
+        self
+    }
+    pub fn ca_certs(mut self, pem_file: impl Into<PathBuf>) -> Self {
+        self.ca_certs = Some(pem_file.into());
+        self
+    }
+    pub fn accept_invalid_certs(mut self, on: bool) -> Self {
+        self.accept_invalid_certs = on;
+        self
+    }
+}
