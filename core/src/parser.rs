@@ -1,51 +1,153 @@
 //! The incremental event-stream parser (WHATWG HTML §9.2.6), exact for any chunking.
 //!
-//! PLACEHOLDER API — being implemented. Contract:
-//! - `feed` takes one network chunk as `Bytes` and emits, in order, every `Item` completed by it.
-//! - A one-line event lying inside one chunk is emitted as a slice of that chunk (no copy);
-//!   any other event costs exactly one allocation for its data.
-//! - Memory is bounded by `max_event_size`: a line or event larger than that returns an
-//!   `EventTooLarge` error (comments are skipped without buffering).
+//! Why it looks like this: the parser sits on the hot path of every byte a source receives, so
+//! it works on the network chunks in place instead of decoding them into a `String` first.
+//!
+//! - CR, LF and `:` are ASCII, so lines and fields are split on **bytes**, and only the values
+//!   that are kept (data, id, event type) are decoded, each once, with Rust's lossy UTF-8
+//!   decoder. That decoder replaces each maximal subpart of an invalid sequence with U+FFFD, as
+//!   the WHATWG decoder does, and a line terminator can never be inside a multi-byte sequence,
+//!   so this equals decoding the whole stream first. Only complete lines are decoded, so a
+//!   character split across chunks decodes right.
+//! - Complete lines are processed as slices of the chunk. Only a trailing partial line is copied,
+//!   into a carry buffer bounded by `max_event_size`; a partial comment or unknown field is not
+//!   copied at all (the rest of it is skipped).
+//! - An event whose data is one line is emitted as a slice of the chunk that held the line
+//!   (`Bytes` refcount, no copy, no allocation). Any other event is copied once, into an
+//!   exact-size buffer, at dispatch; the accumulation buffer is reused. The type `message` is
+//!   static; ids and custom types are slices of the chunk or reused from the previous event.
+//!   So a dispatched event costs at most one allocation, and the common one costs none.
+//!
+//! Kept values that are slices of a chunk keep that chunk's buffer alive while they live.
 
 use bytes::Bytes;
 
-use crate::{Error, MessageEvent, Text};
+use crate::{Error, ErrorKind, MessageEvent, Text};
 
 /// What the parser produces.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Item {
     /// A dispatched event (non-empty data buffer at a blank line).
     Message(MessageEvent),
-    /// A valid `retry:` field, in milliseconds: takes effect at once.
+    /// A valid `retry:` field, in milliseconds: takes effect at once. Values above
+    /// [`MAX_RETRY_MS`] are clamped to it.
     Retry(u64),
+}
+
+/// The largest reconnection time a `retry:` field can set: one day, in milliseconds. The spec
+/// allows clamping very large values; this keeps timer arithmetic far from overflow.
+pub const MAX_RETRY_MS: u64 = 24 * 60 * 60 * 1000;
+
+const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+/// The longest known field name (`event`, `retry`).
+const LONGEST_FIELD: usize = 5;
+
+/// The data buffer.
+#[derive(Debug, Default)]
+enum Data {
+    /// No `data` field yet.
+    #[default]
+    None,
+    /// Exactly one `data` line: its raw value, a slice of the chunk it came in.
+    One(Bytes),
+    /// Raw values joined by LF (no trailing LF) in `Parser::data`.
+    Many,
+}
+
+/// The byte-order-mark check at the start of a stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BomState {
+    /// This many leading bytes of the stream matched the BOM so far (held back, not yet used).
+    Matching(u8),
+    Done,
 }
 
 /// One source's parser. Persists the last event ID string across streams.
 #[derive(Debug)]
 pub struct Parser {
     max_event_size: usize,
+    /// The last event ID string: persists across streams.
     last_event_id: Text,
     origin: Text,
+    // --- per-stream state ---
+    /// The last-event-ID buffer.
+    id_buf: Text,
+    /// The event-type buffer; `None` is empty (type `message`).
+    event_type: Option<Text>,
+    /// The last custom type seen, reused when the next `event:` has the same bytes.
+    type_cache: Text,
+    data_state: Data,
+    data: Vec<u8>,
+    /// The start of a line that did not end in the previous chunk (a known field's, raw).
+    carry: Vec<u8>,
+    /// The partial line is a comment or an unknown field: skip to the end of the line.
+    skipping: bool,
+    /// The previous chunk ended with CR: an LF at the start of the next one is part of it.
+    last_was_cr: bool,
+    bom: BomState,
+    /// Set once `feed` returned an error, until the next `begin_stream`.
+    failed: Option<Error>,
+}
+
+/// Where the line being processed lies.
+#[derive(Clone, Copy)]
+enum Src<'a> {
+    /// Inside this chunk: kept values can be slices of it.
+    Chunk(&'a Bytes),
+    /// In the carry buffer: kept values are copied.
+    Carry,
 }
 
 impl Parser {
     /// A parser that fails any line or event longer than `max_event_size` bytes.
+    ///
+    /// It starts as if [`begin_stream`](Self::begin_stream) had been called with an empty
+    /// origin, so it can be used on its own.
     pub fn new(max_event_size: usize) -> Parser {
-        Parser { max_event_size, last_event_id: Text::new(), origin: Text::new() }
+        Parser {
+            max_event_size,
+            last_event_id: Text::new(),
+            origin: Text::new(),
+            id_buf: Text::new(),
+            event_type: None,
+            type_cache: Text::new(),
+            data_state: Data::None,
+            data: Vec::new(),
+            carry: Vec::new(),
+            skipping: false,
+            last_was_cr: false,
+            bom: BomState::Matching(0),
+            failed: None,
+        }
     }
 
     /// Starts a new response body: resets the data and event-type buffers, the partial line,
-    /// the CR state and the BOM check; keeps the last event ID string. `origin` goes on every
-    /// event of this stream.
+    /// the CR state and the BOM check; keeps the last event ID string (and re-seeds the
+    /// last-event-ID buffer from it, so an `id:` of an event cut off by the end of the previous
+    /// stream is forgotten). `origin` goes on every event of this stream.
     pub fn begin_stream(&mut self, origin: Text) {
         self.origin = origin;
-        todo!()
+        self.reset_stream();
     }
 
-    /// Feeds one chunk, emitting each completed item in order.
-    pub fn feed(&mut self, chunk: Bytes, emit: &mut impl FnMut(Item)) -> Result<(), Error> {
-        let _ = (chunk, emit, self.max_event_size);
-        todo!()
+    /// Ends the current stream: discards the partial line and the half-built event (including
+    /// its `id:`), and releases any chunk memory they held. Optional: `begin_stream` does it too.
+    pub fn end_stream(&mut self) {
+        self.reset_stream();
+        self.carry = Vec::new();
+        self.data = Vec::new();
+    }
+
+    fn reset_stream(&mut self) {
+        self.id_buf = self.last_event_id.clone();
+        self.event_type = None;
+        self.data_state = Data::None;
+        self.data.clear();
+        self.carry.clear();
+        self.skipping = false;
+        self.last_was_cr = false;
+        self.bom = BomState::Matching(0);
+        self.failed = None;
     }
 
     /// The last event ID string (what reconnections send as `Last-Event-ID`).
@@ -53,8 +155,342 @@ impl Parser {
         &self.last_event_id
     }
 
-    /// Sets the last event ID string (the `last_event_id` option).
+    /// Sets the last event ID string (the `last_event_id` option), and the last-event-ID buffer.
     pub fn set_last_event_id(&mut self, id: Text) {
+        self.id_buf = id.clone();
         self.last_event_id = id;
+    }
+
+    /// The limit given to [`new`](Self::new).
+    pub fn max_event_size(&self) -> usize {
+        self.max_event_size
+    }
+
+    /// Feeds bytes that are not in a `Bytes` (copies them once). See [`feed`](Self::feed).
+    pub fn feed_slice(&mut self, chunk: &[u8], emit: &mut impl FnMut(Item)) -> Result<(), Error> {
+        self.feed(Bytes::copy_from_slice(chunk), emit)
+    }
+
+    /// Feeds one chunk, emitting each completed item in order.
+    ///
+    /// Returns an [`ErrorKind::EventTooLarge`] error when a `data`, `event`, `id` or `retry`
+    /// line, or the data of one event, exceeds `max_event_size` bytes (comments and unknown
+    /// fields of any length are skipped). Items completed before the offending line have been
+    /// emitted. After an error the stream is dead: further `feed`s return the same error until
+    /// the next `begin_stream`.
+    pub fn feed(&mut self, chunk: Bytes, emit: &mut impl FnMut(Item)) -> Result<(), Error> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let r = self.feed_inner(&chunk, emit);
+        if let Err(e) = &r {
+            self.failed = Some(e.clone());
+        }
+        r
+    }
+
+    fn feed_inner(&mut self, chunk: &Bytes, emit: &mut impl FnMut(Item)) -> Result<(), Error> {
+        let buf: &[u8] = chunk;
+        let len = buf.len();
+        let mut pos = 0;
+        if len == 0 {
+            return Ok(());
+        }
+
+        // The byte-order mark: exactly one, possibly split across chunks.
+        if let BomState::Matching(mut n) = self.bom {
+            while (n as usize) < BOM.len() && pos < len && buf[pos] == BOM[n as usize] {
+                n += 1;
+                pos += 1;
+            }
+            if n as usize == BOM.len() {
+                self.bom = BomState::Done;
+            } else if pos == len {
+                self.bom = BomState::Matching(n);
+                return Ok(());
+            } else {
+                // Not a BOM: the bytes held back are the start of the first line.
+                self.bom = BomState::Done;
+                self.carry.extend_from_slice(&BOM[..n as usize]);
+            }
+        }
+
+        // A CR ended the previous chunk: an LF here completes that line ending.
+        if self.last_was_cr {
+            self.last_was_cr = false;
+            if buf[pos] == b'\n' {
+                pos += 1;
+            }
+        }
+
+        // Finish the line that the previous chunk left open.
+        if self.skipping || !self.carry.is_empty() {
+            let Some(off) = memchr::memchr2(b'\n', b'\r', &buf[pos..]) else {
+                if !self.skipping {
+                    self.append_partial(&buf[pos..])?;
+                }
+                return Ok(());
+            };
+            let eol = pos + off;
+            if self.skipping {
+                self.skipping = false;
+            } else {
+                self.finish_carried_line(&buf[pos..eol], emit)?;
+            }
+            pos = self.after_eol(buf, eol);
+        }
+
+        // Complete lines inside the chunk.
+        let mut start = pos;
+        for eol in memchr::memchr2_iter(b'\n', b'\r', &buf[pos..]) {
+            let eol = pos + eol;
+            if eol < start {
+                // The LF of a CRLF, already consumed.
+                continue;
+            }
+            self.process_line(Src::Chunk(chunk), &buf[start..eol], emit)?;
+            start = self.after_eol(buf, eol);
+        }
+
+        // The trailing partial line.
+        if start < len {
+            self.append_partial(&buf[start..])?;
+        }
+        Ok(())
+    }
+
+    /// The position after the line ending at `eol` (CR, LF or CRLF).
+    #[inline]
+    fn after_eol(&mut self, buf: &[u8], eol: usize) -> usize {
+        if buf[eol] == b'\r' {
+            match buf.get(eol + 1) {
+                Some(b'\n') => eol + 2,
+                Some(_) => eol + 1,
+                None => {
+                    self.last_was_cr = true;
+                    eol + 1
+                }
+            }
+        } else {
+            eol + 1
+        }
+    }
+
+    /// The partial line grows by `bytes` (no line ending in them). Keeps it only if it is (or
+    /// may still be) a known field, bounded by `max_event_size`.
+    fn append_partial(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        // Copy at most one byte past the limit (and enough to tell a field name), so the
+        // carry never grows beyond the limit by more than that.
+        let cap = self.max_event_size.max(LONGEST_FIELD) + 1;
+        let take = bytes.len().min(cap.saturating_sub(self.carry.len()));
+        self.carry.extend_from_slice(&bytes[..take]);
+        if !line_may_be_field(&self.carry) {
+            self.carry.clear();
+            self.skipping = true;
+            return Ok(());
+        }
+        if self.carry.len() > self.max_event_size {
+            return Err(self.too_large_line());
+        }
+        Ok(())
+    }
+
+    /// The open line ends with `tail` (the bytes before its line ending in this chunk).
+    fn finish_carried_line(
+        &mut self,
+        tail: &[u8],
+        emit: &mut impl FnMut(Item),
+    ) -> Result<(), Error> {
+        let cap = self.max_event_size.max(LONGEST_FIELD) + 1;
+        let take = tail.len().min(cap.saturating_sub(self.carry.len()));
+        self.carry.extend_from_slice(&tail[..take]);
+        let line = std::mem::take(&mut self.carry);
+        let r = if take < tail.len() || line.len() > self.max_event_size {
+            // Over the limit: an error unless the line is ignored anyway.
+            if line_may_be_field(&line) { Err(self.too_large_line()) } else { Ok(()) }
+        } else {
+            self.process_line(Src::Carry, &line, emit)
+        };
+        self.carry = line;
+        self.carry.clear();
+        r
+    }
+
+    fn too_large_line(&self) -> Error {
+        Error::new(
+            ErrorKind::EventTooLarge,
+            format!(
+                "a line of the event stream is longer than the limit of {} bytes \
+                 (max_event_size); raise max_event_size if such lines are expected",
+                self.max_event_size
+            ),
+        )
+    }
+
+    fn too_large_data(&self) -> Error {
+        Error::new(
+            ErrorKind::EventTooLarge,
+            format!(
+                "the data of an event is longer than the limit of {} bytes \
+                 (max_event_size); raise max_event_size if such events are expected",
+                self.max_event_size
+            ),
+        )
+    }
+
+    /// Interprets one complete line (without its line ending).
+    #[inline]
+    fn process_line(
+        &mut self,
+        src: Src<'_>,
+        line: &[u8],
+        emit: &mut impl FnMut(Item),
+    ) -> Result<(), Error> {
+        let Some(&first) = line.first() else {
+            self.dispatch(emit);
+            return Ok(());
+        };
+        if first == b':' {
+            return Ok(());
+        }
+        let (name, value): (&[u8], &[u8]) = match memchr::memchr(b':', line) {
+            Some(i) => {
+                let v = &line[i + 1..];
+                (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
+            }
+            None => (line, &[]),
+        };
+        match name {
+            b"data" => {
+                if line.len() > self.max_event_size {
+                    return Err(self.too_large_line());
+                }
+                self.push_data(src, value)
+            }
+            b"event" => {
+                if line.len() > self.max_event_size {
+                    return Err(self.too_large_line());
+                }
+                self.event_type = if value.is_empty() {
+                    None
+                } else if value == self.type_cache.as_bytes() {
+                    Some(self.type_cache.clone())
+                } else {
+                    self.type_cache = decode_value(src, value);
+                    Some(self.type_cache.clone())
+                };
+                Ok(())
+            }
+            b"id" => {
+                if line.len() > self.max_event_size {
+                    return Err(self.too_large_line());
+                }
+                if memchr::memchr(0, value).is_none() && value != self.id_buf.as_bytes() {
+                    self.id_buf = decode_value(src, value);
+                }
+                Ok(())
+            }
+            b"retry" => {
+                if line.len() > self.max_event_size {
+                    return Err(self.too_large_line());
+                }
+                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
+                    let ms = value.iter().fold(0u64, |acc, &d| {
+                        acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+                    });
+                    emit(Item::Retry(ms.min(MAX_RETRY_MS)));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    #[inline]
+    fn push_data(&mut self, src: Src<'_>, value: &[u8]) -> Result<(), Error> {
+        match (&self.data_state, src) {
+            (Data::None, Src::Chunk(chunk)) => {
+                self.data_state = Data::One(chunk.slice_ref(value));
+            }
+            (Data::None, Src::Carry) => {
+                self.data.clear();
+                self.data.extend_from_slice(value);
+                self.data_state = Data::Many;
+            }
+            (Data::One(first), _) => {
+                if first.len() + 1 + value.len() > self.max_event_size {
+                    return Err(self.too_large_data());
+                }
+                self.data.clear();
+                self.data.extend_from_slice(first);
+                self.data.push(b'\n');
+                self.data.extend_from_slice(value);
+                self.data_state = Data::Many;
+            }
+            (Data::Many, _) => {
+                if self.data.len() + 1 + value.len() > self.max_event_size {
+                    return Err(self.too_large_data());
+                }
+                self.data.push(b'\n');
+                self.data.extend_from_slice(value);
+            }
+        }
+        Ok(())
+    }
+
+    /// The blank line: dispatch the event (§6.6).
+    #[inline]
+    fn dispatch(&mut self, emit: &mut impl FnMut(Item)) {
+        self.last_event_id = self.id_buf.clone();
+        let data = match std::mem::take(&mut self.data_state) {
+            Data::None => {
+                self.event_type = None;
+                return;
+            }
+            Data::One(bytes) => Text::from_utf8_lossy(bytes),
+            Data::Many => {
+                let t = match std::str::from_utf8(&self.data) {
+                    // SAFETY: just checked to be UTF-8.
+                    Ok(_) => unsafe {
+                        Text::from_utf8_unchecked(Bytes::copy_from_slice(&self.data))
+                    },
+                    Err(_) => Text::from(String::from_utf8_lossy(&self.data).into_owned()),
+                };
+                self.data.clear();
+                t
+            }
+        };
+        let event_type = self.event_type.take().unwrap_or(Text::from_static("message"));
+        emit(Item::Message(MessageEvent {
+            event_type,
+            data,
+            last_event_id: self.last_event_id.clone(),
+            origin: self.origin.clone(),
+        }));
+    }
+}
+
+/// Decodes a kept value: a slice of the chunk when it is valid UTF-8 there, else a copy.
+#[inline]
+fn decode_value(src: Src<'_>, value: &[u8]) -> Text {
+    match src {
+        Src::Chunk(chunk) => Text::from_utf8_lossy(chunk.slice_ref(value)),
+        Src::Carry => Text::from_utf8_lossy(Bytes::copy_from_slice(value)),
+    }
+}
+
+/// Whether a line starting with `prefix` can be a `data`, `event`, `id` or `retry` field.
+/// Depends only on the first colon, or on the first `LONGEST_FIELD + 1` bytes when there is no
+/// colon, so it gives the same answer for any longer prefix of the same line.
+fn line_may_be_field(prefix: &[u8]) -> bool {
+    match memchr::memchr(b':', prefix) {
+        Some(i) => matches!(&prefix[..i], b"data" | b"event" | b"id" | b"retry"),
+        None => {
+            prefix.len() <= LONGEST_FIELD
+                && (b"data".starts_with(prefix)
+                    || b"event".starts_with(prefix)
+                    || b"id".starts_with(prefix)
+                    || b"retry".starts_with(prefix))
+        }
     }
 }
