@@ -166,6 +166,13 @@ impl Parser {
         self.max_event_size
     }
 
+    /// Bytes the parser holds in its own buffers (partial line and multi-line data), by
+    /// capacity. Bounded by about `max_event_size` (plus one) for each: long comments and
+    /// unknown fields are skipped without being buffered.
+    pub fn buffer_capacity(&self) -> usize {
+        self.carry.capacity() + self.data.capacity()
+    }
+
     /// Feeds bytes that are not in a `Bytes` (copies them once). See [`feed`](Self::feed).
     pub fn feed_slice(&mut self, chunk: &[u8], emit: &mut impl FnMut(Item)) -> Result<(), Error> {
         self.feed(Bytes::copy_from_slice(chunk), emit)
