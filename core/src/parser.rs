@@ -296,7 +296,9 @@ impl Parser {
             self.skipping = true;
             return Ok(());
         }
-        if self.carry.len() > self.max_event_size {
+        // Over the limit is an error once the field name is known (a colon was seen); a
+        // shorter prefix without a colon is at most `LONGEST_FIELD` bytes.
+        if self.carry.len() > self.max_event_size && memchr::memchr(b':', &self.carry).is_some() {
             return Err(self.too_large_line());
         }
         Ok(())
@@ -312,10 +314,12 @@ impl Parser {
         let take = tail.len().min(cap.saturating_sub(self.carry.len()));
         self.carry.extend_from_slice(&tail[..take]);
         let line = std::mem::take(&mut self.carry);
-        let r = if take < tail.len() || line.len() > self.max_event_size {
-            // Over the limit: an error unless the line is ignored anyway.
+        let r = if take < tail.len() {
+            // Cut at more than the limit (and more than a field name): an error unless the
+            // line is ignored anyway.
             if line_may_be_field(&line) { Err(self.too_large_line()) } else { Ok(()) }
         } else {
+            // Complete: checks the limit for known fields itself.
             self.process_line(Src::Carry, &line, emit)
         };
         self.carry = line;
