@@ -365,9 +365,7 @@ impl Queue {
         let n = max.min(inner.events.len());
         buf.extend(inner.events.drain(..n));
         if n > 0 && inner.events.len() < QUEUE_HIGH_WATER / 2 {
-            if let Some(p) = inner.producer.take() {
-                p.wake();
-            }
+            wake_producer(inner);
         }
         n
     }
@@ -395,10 +393,8 @@ impl Queue {
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         let mut inner = lock(&self.inner);
         if let Some(ev) = inner.events.pop_front() {
-            if inner.events.len() == QUEUE_HIGH_WATER / 2 {
-                if let Some(p) = inner.producer.take() {
-                    p.wake();
-                }
+            if inner.events.len() < QUEUE_HIGH_WATER / 2 {
+                wake_producer(&mut inner);
             }
             return Poll::Ready(Some(ev));
         }
@@ -436,6 +432,12 @@ impl Queue {
     fn is_finished(&self) -> bool {
         let inner = lock(&self.inner);
         inner.finished && inner.events.is_empty()
+    }
+}
+
+fn wake_producer(inner: &mut QueueInner) {
+    if let Some(p) = inner.producer.take() {
+        p.wake();
     }
 }
 
@@ -490,10 +492,8 @@ impl RequestSpec {
         for h in [reqwest::header::CACHE_CONTROL, reqwest::header::PRAGMA] {
             headers.entry(h).or_insert(HeaderValue::from_static("no-cache"));
         }
-        if let Some(id) = &o.last_event_id {
-            if id.contains(['\r', '\n', '\0']) {
-                return Err(invalid("last_event_id must not contain CR, LF or NUL".into()));
-            }
+        if o.last_event_id.as_ref().is_some_and(|id| id.contains(['\r', '\n', '\0'])) {
+            return Err(invalid("last_event_id must not contain CR, LF or NUL".into()));
         }
         if o.max_event_size == 0 {
             return Err(invalid("max_event_size must be at least 1 byte".into()));

@@ -1,0 +1,54 @@
+# eventsource-native: one Rust core, four faces. `make help` lists the targets.
+# Language detail lives in ffi-c/Makefile, py/Makefile and node/Makefile.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+FACES := ffi-c py node
+TESTSERVER := target/debug/testserver
+DEMO_EVENTS ?= 5
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: help all build test demo bench header lint fmt rust-test clean-venvs
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
+
+all: test ## what CI runs (.ci/run)
+
+build: ## build the core, the testserver, the examples and every face
+	$(CARGO) build -p eventsource-core -p testserver -p examples
+	@for f in $(FACES); do $(MAKE) -C $$f build || exit 1; done
+
+lint: ## rustfmt and clippy (-D warnings) over the whole workspace
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt: ## format the Rust code
+	$(CARGO) fmt --all
+
+rust-test: ## cargo test: core (parser, integration against the testserver), testserver, examples, ffi-c
+	$(CARGO) test --workspace --exclude eventsource-py --exclude eventsource-node --exclude eventsource-bench
+
+test: lint rust-test ## every suite: lint, cargo test, C tests + stale header, pytest, node --test
+	$(CARGO) build -p testserver -p examples
+	@for f in $(FACES); do $(MAKE) -C $$f test || exit 1; done
+
+header: ## regenerate include/eventsource.h with cbindgen
+	$(MAKE) -C ffi-c header
+
+# The demo: one testserver on loopback, one finite stream tailed by each face in turn.
+demo: ## start the bundled SSE server and stream from it with the Rust, C, Python and Node examples
+	$(CARGO) build -q --release -p testserver -p examples
+	@for f in $(FACES); do $(MAKE) -s -C $$f build >/dev/null || exit 1; done
+	@set -e; \
+	coproc TS { exec target/release/testserver --exit-on-eof; }; \
+	read -r line <&"$${TS[0]}"; port=$${line##*:}; \
+	url="http://127.0.0.1:$$port/stream?count=$(DEMO_EVENTS)&size=48&rate=20&id=1"; \
+	echo "== testserver: $$line"; \
+	echo "== Rust:   tail $$url"; target/release/tail "$$url" --max-events $(DEMO_EVENTS); \
+	for f in $(FACES); do echo "== $$f:"; $(MAKE) -s -C $$f demo URL="$$url" MAX_EVENTS=$(DEMO_EVENTS); done; \
+	kill $$TS_PID 2>/dev/null || true
+
+bench: ## benchmarks against the peers; results in bench/RESULTS.md
+	$(CARGO) bench -p eventsource-bench
+	@for f in $(FACES); do $(MAKE) -C $$f bench || exit 1; done
