@@ -1,0 +1,601 @@
+#define _GNU_SOURCE 1 /* clock_gettime, strdup, kill under -std=c11 */
+/* C tests of libeventsource against the real testserver (started by the harness).
+ * Built with -std=c11 -Wall -Wextra -Werror, linked against the shared and the static library,
+ * and run plain, under valgrind memcheck and under -fsanitize=address,undefined (ffi-c/Makefile).
+ * Prints "N passed, N failed" last. */
+#include "eventsource.h"
+
+#include "harness.h"
+
+#include <poll.h>
+#include <stdatomic.h>
+
+/* ---------------------------------------------------------------------------------------- */
+/* A recorder: every callback appends a line; waiters block on a condition variable.        */
+
+#define MAXLOG 64
+typedef struct rec {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char log[MAXLOG][192];
+    int n;
+    int opens, messages, errors, closed;
+    int frees;
+    int close_on_msg; /* es_source_close from inside the Nth message callback */
+    int free_on_msg;  /* es_source_free from inside the Nth message callback */
+    atomic_int after_close, violations, in_cb;
+    double t_error, t_reopen;
+    int in_cb_state_ok;
+} rec;
+
+static void rec_init(rec *r) {
+    memset(r, 0, sizeof *r);
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    r->in_cb_state_ok = 1;
+}
+
+static void rec_destroy(rec *r) {
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+}
+
+static void rec_add(rec *r, const char *line) {
+    if (r->n < MAXLOG) snprintf(r->log[r->n++], sizeof r->log[0], "%s", line);
+    pthread_cond_broadcast(&r->cv);
+}
+
+/* Appends an es_str to dst with NUL shown as \0. */
+static void cat_str(char *dst, size_t cap, es_str s) {
+    size_t n = strlen(dst);
+    for (size_t i = 0; i < s.len && n + 3 < cap; i++) {
+        if (s.ptr[i] == 0) {
+            dst[n++] = '\\';
+            dst[n++] = '0';
+        } else {
+            dst[n++] = s.ptr[i];
+        }
+    }
+    dst[n] = 0;
+}
+
+static void on_open(void *ud, es_source *src) {
+    rec *r = (rec *)ud;
+    if (atomic_load(&r->after_close)) atomic_fetch_add(&r->violations, 1);
+    pthread_mutex_lock(&r->mu);
+    if (es_source_ready_state(src) != ES_OPEN) r->in_cb_state_ok = 0;
+    r->opens++;
+    if (r->opens == 2) r->t_reopen = h_now_ms();
+    rec_add(r, "open");
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void on_message(void *ud, es_source *src, const es_message *m) {
+    rec *r = (rec *)ud;
+    atomic_fetch_add(&r->in_cb, 1);
+    if (atomic_load(&r->after_close)) atomic_fetch_add(&r->violations, 1);
+    char line[192] = "message|";
+    cat_str(line, sizeof line, m->type);
+    strcat(line, "|");
+    cat_str(line, sizeof line, m->data);
+    strcat(line, "|");
+    cat_str(line, sizeof line, m->last_event_id);
+    pthread_mutex_lock(&r->mu);
+    r->messages++;
+    int n = r->messages;
+    if (r->n == 0 || r->messages <= 8) rec_add(r, line);
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    if (r->close_on_msg && n == r->close_on_msg) {
+        CHECK_EQ_INT(es_source_close(src), ES_OK);
+        CHECK_EQ_INT(es_source_ready_state(src), ES_CLOSED);
+    }
+    if (r->free_on_msg && n == r->free_on_msg) es_source_free(src);
+    atomic_fetch_sub(&r->in_cb, 1);
+}
+
+static void on_error(void *ud, es_source *src, const es_error *e) {
+    rec *r = (rec *)ud;
+    (void)src;
+    if (atomic_load(&r->after_close)) atomic_fetch_add(&r->violations, 1);
+    char line[192];
+    snprintf(line, sizeof line, "error|%u|%s|%u", (unsigned)e->ready_state, es_error_kind_str(e->kind),
+             (unsigned)e->status);
+    pthread_mutex_lock(&r->mu);
+    r->errors++;
+    if (e->message.len == 0) r->in_cb_state_ok = 0;
+    if (r->errors == 1) r->t_error = h_now_ms();
+    if (e->ready_state == ES_CLOSED) r->closed = 1;
+    rec_add(r, line);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void on_free(void *ud) {
+    rec *r = (rec *)ud;
+    pthread_mutex_lock(&r->mu);
+    r->frees++;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static es_callbacks callbacks_for(rec *r) {
+    es_callbacks cbs;
+    memset(&cbs, 0, sizeof cbs);
+    cbs.user_data = r;
+    cbs.on_open = on_open;
+    cbs.on_message = on_message;
+    cbs.on_error = on_error;
+    cbs.on_free = on_free;
+    return cbs;
+}
+
+/* Waits until *field >= value (under the recorder's lock), at most ms * ES_TEST_SLOW. */
+static int wait_for(rec *r, const int *field, int value, int ms) {
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    long long ns = dl.tv_nsec + (long long)ms * h_slow() * 1000000LL;
+    dl.tv_sec += (time_t)(ns / 1000000000LL);
+    dl.tv_nsec = (long)(ns % 1000000000LL);
+    pthread_mutex_lock(&r->mu);
+    int rc = 0;
+    while (*field < value && rc == 0) rc = pthread_cond_timedwait(&r->cv, &r->mu, &dl);
+    int ok = *field >= value;
+    pthread_mutex_unlock(&r->mu);
+    return ok;
+}
+
+static int log_is(rec *r, int i, const char *want) {
+    pthread_mutex_lock(&r->mu);
+    int ok = i < r->n && strcmp(r->log[i], want) == 0;
+    if (!ok) fprintf(stderr, "  log[%d] = %s, want %s\n", i, i < r->n ? r->log[i] : "(none)", want);
+    pthread_mutex_unlock(&r->mu);
+    return ok;
+}
+
+/* "/script?t=TOKEN&c1=<body1>[&c2=<body2>]<extra>" */
+static char *script_url(const char *token, const char *c1, const char *c2, const char *extra) {
+    char *e1 = h_pct(c1), *e2 = c2 ? h_pct(c2) : NULL;
+    size_t n = strlen(h_base) + strlen(e1) + (e2 ? strlen(e2) : 0) + strlen(extra) + 128;
+    char *u = (char *)malloc(n);
+    snprintf(u, n, "%s/script?t=%s&c1=%s%s%s%s", h_base, token, e1, e2 ? "&c2=" : "", e2 ? e2 : "", extra);
+    free(e1);
+    free(e2);
+    return u;
+}
+
+static es_options *fast_opts(void) {
+    es_options *o = es_options_new();
+    es_options_set_retry_ms(o, 50);
+    return o;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+static void test_version_and_names(void) {
+    CHECK(strcmp(es_version(), "0.1.0") == 0 || strlen(es_version()) > 0);
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", ES_VERSION_MAJOR, ES_VERSION_MINOR, ES_VERSION_PATCH);
+    CHECK(strcmp(es_version(), want) == 0);
+    CHECK_EQ_INT(ES_VERSION_NUMBER, ES_VERSION_MAJOR * 10000 + ES_VERSION_MINOR * 100 + ES_VERSION_PATCH);
+    CHECK_EQ_INT(es_abi_version(), ES_ABI_VERSION);
+    CHECK(strcmp(es_status_str(ES_ERR_TIMEOUT), "ES_ERR_TIMEOUT") == 0);
+    CHECK(strcmp(es_status_str(12345), "ES_UNKNOWN") == 0);
+    CHECK(strcmp(es_error_kind_str(ES_ERROR_KIND_HTTP_STATUS), "http_status") == 0);
+    CHECK_EQ_INT(ES_OK, 0);
+    CHECK_EQ_INT(ES_CONNECTING, 0);
+    CHECK_EQ_INT(ES_OPEN, 1);
+    CHECK_EQ_INT(ES_CLOSED, 2);
+}
+
+static void test_null_and_invalid_arguments(void) {
+    es_source *src = (es_source *)0x1; /* must stay untouched on failure */
+    CHECK_EQ_INT(es_source_new(NULL, NULL, NULL, &src), ES_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(es_last_error_message(), "url") != NULL);
+    CHECK_EQ_INT(es_source_new(h_base, NULL, NULL, NULL), ES_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(es_source_new("not a url", NULL, NULL, &src), ES_ERR_INVALID_URL);
+    CHECK(strlen(es_last_error_message()) > 0);
+    CHECK_EQ_INT(es_source_new("http://\xff\xfe/", NULL, NULL, &src), ES_ERR_INVALID_URL);
+    CHECK(strstr(es_last_error_message(), "UTF-8") != NULL);
+    CHECK(src == (es_source *)0x1);
+
+    es_options *o = es_options_new();
+    CHECK(o != NULL);
+    CHECK_EQ_INT(es_options_set_header(o, "X-Bad", "\xc3\x28"), ES_ERR_INVALID_OPTION);
+    CHECK_EQ_INT(es_options_set_header(o, NULL, "v"), ES_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(es_options_set_header(NULL, "a", "v"), ES_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(es_options_set_backoff(o, 0.5), ES_ERR_INVALID_OPTION);
+    CHECK_EQ_INT(es_options_set_body(o, NULL, 3), ES_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(es_options_set_header(o, "Bad Name", "v"), ES_OK);
+    CHECK_EQ_INT(es_source_new(h_base, o, NULL, &src), ES_ERR_INVALID_OPTION);
+    CHECK(strstr(es_last_error_message(), "Bad Name") != NULL);
+    CHECK_EQ_INT(es_options_clear_headers(o), ES_OK);
+    CHECK_EQ_INT(es_options_set_last_event_id(o, "a\nb"), ES_OK);
+    CHECK_EQ_INT(es_source_new(h_base, o, NULL, &src), ES_ERR_INVALID_OPTION);
+    CHECK(src == (es_source *)0x1);
+    es_options_free(o);
+
+    CHECK_EQ_INT(es_source_close(NULL), ES_ERR_INVALID_ARGUMENT);
+    es_event ev = {0};
+    CHECK_EQ_INT(es_source_next(NULL, &ev, 0), ES_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(es_source_fd(NULL), -1);
+    CHECK_EQ_INT(es_source_ready_state(NULL), ES_CLOSED);
+    CHECK(es_source_url(NULL) == NULL);
+    CHECK(!es_source_with_credentials(NULL));
+    es_source_free(NULL);
+    es_options_free(NULL);
+    es_event_clear(NULL);
+    es_event_clear(&ev);
+}
+
+/* open, message, named event with id, NUL in data, reconnect, then a fatal 204. */
+static void test_callbacks_open_message_error(void) {
+    rec r;
+    rec_init(&r);
+    es_callbacks cbs = callbacks_for(&r);
+    const char *t = h_token();
+    char *url = script_url(t, "data: a\n\nevent: update\ndata: b\nid: 7\n\ndata: x\0", NULL, "");
+    /* h_pct stops at the NUL above; add the NUL event explicitly. */
+    free(url);
+    char *e1 = h_pct("data: a\n\nevent: update\ndata: b\nid: 7\n\n");
+    size_t n = strlen(h_base) + strlen(e1) + 200;
+    url = (char *)malloc(n);
+    snprintf(url, n, "%s/script?t=%s&c1=%sdata%%3A%%20x%%00y%%0A%%0A", h_base, t, e1);
+    free(e1);
+
+    es_options *o = fast_opts();
+    CHECK_EQ_INT(es_options_set_with_credentials(o, true), ES_OK);
+    es_source *src = NULL;
+    CHECK_EQ_INT(es_source_new(url, o, &cbs, &src), ES_OK);
+    es_options_free(o);
+    CHECK(src != NULL);
+    CHECK(es_source_with_credentials(src));
+    CHECK(strncmp(es_source_url(src), h_base, strlen(h_base)) == 0);
+    CHECK_EQ_INT(es_source_fd(src), -1);
+    es_event ev = {0};
+    CHECK_EQ_INT(es_source_next(src, &ev, 0), ES_ERR_WRONG_MODE);
+
+    CHECK(wait_for(&r, &r.closed, 1, 10000));
+    CHECK(log_is(&r, 0, "open"));
+    CHECK(log_is(&r, 1, "message|message|a|"));
+    CHECK(log_is(&r, 2, "message|update|b|7"));
+    CHECK(log_is(&r, 3, "message|message|x\\0y|7"));
+    CHECK(log_is(&r, 4, "error|0|stream_ended|0"));
+    CHECK(log_is(&r, 5, "error|2|http_status|204"));
+    CHECK_EQ_INT(r.n, 6);
+    CHECK(r.in_cb_state_ok);
+    CHECK_EQ_INT(es_source_ready_state(src), ES_CLOSED);
+    CHECK_EQ_INT(r.frees, 0);
+    es_source_free(src);
+    CHECK_EQ_INT(r.frees, 1);
+    free(url);
+    rec_destroy(&r);
+}
+
+static void test_origin_is_serialized(void) {
+    /* Pull mode: checks message.origin and ownership of a returned event after free. */
+    char url[256];
+    snprintf(url, sizeof url, "%s/stream?count=1&size=16", h_base);
+    es_source *src = NULL;
+    CHECK_EQ_INT(es_source_new(url, NULL, NULL, &src), ES_OK);
+    es_event ev = {0}, msg = {0};
+    int got = 0;
+    for (int i = 0; i < 10 && !got; i++) {
+        es_status s = es_source_next(src, &ev, 5000 * h_slow());
+        if (s != ES_OK) break;
+        if (ev.kind == ES_EVENT_MESSAGE) {
+            msg = ev;
+            got = 1;
+        } else {
+            es_event_clear(&ev);
+        }
+    }
+    CHECK(got);
+    es_source_free(src); /* the event owns its strings: still readable */
+    CHECK(h_str_eq(msg.message.origin, h_base, strlen(h_base)));
+    CHECK(msg.message.data.len > 0);
+    es_event_clear(&msg);
+    CHECK_EQ_INT(msg.kind, ES_EVENT_NONE);
+    es_event_clear(&msg);
+}
+
+/* Reconnection: Last-Event-ID is sent, the stream's retry: overrides the option, headers,
+ * method and body are resent. */
+static void test_reconnect_last_event_id_and_retry(void) {
+    rec r;
+    rec_init(&r);
+    es_callbacks cbs = callbacks_for(&r);
+    const char *t = h_token();
+    char tok[64];
+    snprintf(tok, sizeof tok, "%s", t);
+    char *url = script_url(tok, "retry: 300\nid: 42\ndata: one\n\n", "data: two\n\n", "");
+    es_options *o = es_options_new();
+    es_options_set_retry_ms(o, 20000); /* overridden by retry: 300 */
+    es_options_set_header(o, "X-Test", "1");
+    es_options_set_header(o, "x-test", "2"); /* replaces */
+    es_options_set_method(o, "POST");
+    es_options_set_body(o, (const uint8_t *)"hello", 5);
+    es_options_set_last_event_id(o, "start");
+    es_source *src = NULL;
+    CHECK_EQ_INT(es_source_new(url, o, &cbs, &src), ES_OK);
+    es_options_free(o);
+    CHECK(wait_for(&r, &r.closed, 1, 10000));
+    CHECK(log_is(&r, 0, "open"));
+    CHECK(log_is(&r, 1, "message|message|one|42"));
+    CHECK(log_is(&r, 2, "error|0|stream_ended|0"));
+    CHECK(log_is(&r, 3, "open"));
+    CHECK(log_is(&r, 4, "message|message|two|42"));
+    CHECK(log_is(&r, 5, "error|0|stream_ended|0"));
+    CHECK(log_is(&r, 6, "error|2|http_status|204"));
+    CHECK(r.t_reopen - r.t_error >= 250); /* retry: 300 was honoured (not 50, not 20000) */
+    es_source_free(src);
+
+    char path[128];
+    snprintf(path, sizeof path, "/log?t=%s", tok);
+    char *log = h_http_get(path);
+    CHECK(log != NULL);
+    if (log) {
+        char *second = strstr(log, "{\"method\"");
+        if (second) second = strstr(second + 1, "{\"method\"");
+        CHECK(second != NULL);
+        CHECK(strstr(log, "\"last-event-id\":\"start\"") != NULL); /* first request */
+        CHECK(second && strstr(second, "\"last-event-id\":\"42\"") != NULL);
+        CHECK(strstr(log, "\"x-test\":\"2\"") != NULL);
+        CHECK(strstr(log, "\"x-test\":\"1\"") == NULL);
+        CHECK(strstr(log, "\"method\":\"POST\"") != NULL);
+        CHECK(strstr(log, "\"body\":\"hello\"") != NULL);
+        CHECK(strstr(log, "\"accept\":\"text/event-stream\"") != NULL);
+        if (h_test_failed) fprintf(stderr, "  log: %s\n", log);
+        free(log);
+    }
+    free(url);
+    rec_destroy(&r);
+}
+
+static void expect_fatal(const char *url, const char *want_line) {
+    rec r;
+    rec_init(&r);
+    es_callbacks cbs = callbacks_for(&r);
+    es_source *src = NULL;
+    es_options *o = fast_opts();
+    CHECK_EQ_INT(es_source_new(url, o, &cbs, &src), ES_OK);
+    es_options_free(o);
+    CHECK(wait_for(&r, &r.closed, 1, 10000));
+    h_sleep_ms(50);
+    pthread_mutex_lock(&r.mu);
+    int ok = r.n >= 1 && strcmp(r.log[r.n - 1], want_line) == 0;
+    if (!ok) fprintf(stderr, "  last event %s, want %s\n", r.n ? r.log[r.n - 1] : "(none)", want_line);
+    CHECK(ok);
+    CHECK_EQ_INT(r.opens, 0);
+    pthread_mutex_unlock(&r.mu);
+    CHECK_EQ_INT(es_source_ready_state(src), ES_CLOSED);
+    es_source_free(src);
+    CHECK_EQ_INT(r.frees, 1);
+    rec_destroy(&r);
+}
+
+static void test_fatal_statuses(void) {
+    char url[256];
+    snprintf(url, sizeof url, "%s/script?t=%s&s1=500&c1=data%%3A%%20x%%0A%%0A", h_base, h_token());
+    expect_fatal(url, "error|2|http_status|500");
+    snprintf(url, sizeof url, "%s/script?t=%s&ct1=text/plain&c1=data%%3A%%20x%%0A%%0A", h_base, h_token());
+    expect_fatal(url, "error|2|content_type|200");
+    snprintf(url, sizeof url, "%s/script?t=%s&s1=204", h_base, h_token());
+    expect_fatal(url, "error|2|http_status|204");
+    expect_fatal("ftp://127.0.0.1/x", "error|2|unsupported_scheme|0");
+}
+
+static void test_close_inside_callback(void) {
+    rec r;
+    rec_init(&r);
+    r.close_on_msg = 3;
+    es_callbacks cbs = callbacks_for(&r);
+    char url[256];
+    snprintf(url, sizeof url, "%s/stream?count=100000&size=64&chunk=event", h_base);
+    es_source *src = NULL;
+    CHECK_EQ_INT(es_source_new(url, NULL, &cbs, &src), ES_OK);
+    CHECK(wait_for(&r, &r.messages, 3, 10000));
+    h_sleep_ms(100);
+    CHECK_EQ_INT(r.messages, 3);
+    CHECK_EQ_INT(r.errors, 0);
+    CHECK_EQ_INT(es_source_ready_state(src), ES_CLOSED);
+    CHECK_EQ_INT(es_source_close(src), ES_OK); /* twice is fine */
+    es_source_free(src);
+    CHECK_EQ_INT(r.frees, 1);
+    rec_destroy(&r);
+}
+
+static void test_free_inside_callback(void) {
+    rec r;
+    rec_init(&r);
+    r.free_on_msg = 3;
+    es_callbacks cbs = callbacks_for(&r);
+    char url[256];
+    snprintf(url, sizeof url, "%s/stream?count=100000&size=64", h_base);
+    es_source *src = NULL;
+    CHECK_EQ_INT(es_source_new(url, NULL, &cbs, &src), ES_OK);
+    CHECK(wait_for(&r, &r.frees, 1, 10000)); /* on_free runs after the freeing callback */
+    h_sleep_ms(100);
+    CHECK_EQ_INT(r.messages, 3);
+    CHECK_EQ_INT(r.frees, 1);
+    rec_destroy(&r);
+}
+
+typedef struct closer {
+    es_source *src;
+    rec *r;
+} closer;
+
+static void *close_from_thread(void *arg) {
+    closer *c = (closer *)arg;
+    wait_for(c->r, &c->r->messages, 200, 10000);
+    CHECK_EQ_INT(es_source_close(c->src), ES_OK);
+    atomic_store(&c->r->after_close, 1);
+    /* After close returns, no callback is running... */
+    CHECK_EQ_INT(atomic_load(&c->r->in_cb), 0);
+    return NULL;
+}
+
+static void test_close_from_another_thread_while_streaming(void) {
+    for (int round = 0; round < 5; round++) {
+        rec r;
+        rec_init(&r);
+        es_callbacks cbs = callbacks_for(&r);
+        char url[256];
+        snprintf(url, sizeof url, "%s/stream?count=1000000&size=128", h_base);
+        es_source *src = NULL;
+        CHECK_EQ_INT(es_source_new(url, NULL, &cbs, &src), ES_OK);
+        closer c = {src, &r};
+        pthread_t th;
+        pthread_create(&th, NULL, close_from_thread, &c);
+        pthread_join(th, NULL);
+        int n = r.messages;
+        h_sleep_ms(50);
+        /* ...and none starts afterwards. */
+        CHECK_EQ_INT(atomic_load(&r.violations), 0);
+        CHECK_EQ_INT(r.messages, n);
+        CHECK(n >= 200);
+        es_source_free(src);
+        CHECK_EQ_INT(r.frees, 1);
+        rec_destroy(&r);
+    }
+}
+
+static void test_create_close_cycles(void) {
+    const char *s = getenv("ES_TEST_CYCLES");
+    int cycles = s ? atoi(s) : 1000;
+    rec r;
+    rec_init(&r);
+    es_callbacks cbs = callbacks_for(&r);
+    char url[256];
+    snprintf(url, sizeof url, "%s/stream?count=5&size=32&rate=1000", h_base);
+    es_options *o = fast_opts();
+    for (int i = 0; i < cycles; i++) {
+        es_source *src = NULL;
+        es_status st = es_source_new(url, o, (i % 2) ? &cbs : NULL, &src);
+        CHECK_EQ_INT(st, ES_OK);
+        if (st != ES_OK) break;
+        if (i % 10 == 0) h_sleep_ms(1); /* sometimes mid-connection or mid-stream */
+        if (i % 3 == 0) CHECK_EQ_INT(es_source_close(src), ES_OK);
+        es_source_free(src);
+    }
+    es_options_free(o);
+    CHECK_EQ_INT(r.frees, cycles / 2);
+    rec_destroy(&r);
+}
+
+/* Pull mode driven by poll() on es_source_fd. */
+static void test_pull_mode_with_poll(void) {
+    const char *t = h_token();
+    char *url = script_url(t, "data: 1\n\nevent: tick\ndata: 2\n\ndata: 3\n\n", NULL, "&hold1=1");
+    es_source *src = NULL;
+    CHECK_EQ_INT(es_source_new(url, NULL, NULL, &src), ES_OK);
+    int fd = es_source_fd(src);
+    CHECK(fd >= 0);
+    CHECK_EQ_INT(es_source_ready_state(src), ES_CONNECTING);
+    const char *want[] = {"open", "message|1", "tick|2", "message|3"};
+    int got = 0;
+    double deadline = h_now_ms() + 10000.0 * h_slow();
+    while (got < 4 && h_now_ms() < deadline) {
+        struct pollfd p = {fd, POLLIN, 0};
+        int pr = poll(&p, 1, 1000);
+        if (pr <= 0) continue;
+        es_event ev = {0};
+        es_status st;
+        while ((st = es_source_next(src, &ev, 0)) == ES_OK) {
+            char line[64] = "";
+            if (ev.kind == ES_EVENT_OPEN) {
+                strcpy(line, "open");
+                CHECK_EQ_INT(es_source_ready_state(src), ES_OPEN);
+            } else if (ev.kind == ES_EVENT_MESSAGE) {
+                cat_str(line, sizeof line, ev.message.type);
+                strcat(line, "|");
+                cat_str(line, sizeof line, ev.message.data);
+            } else {
+                snprintf(line, sizeof line, "error|%.*s", (int)ev.error.message.len, ev.error.message.ptr);
+            }
+            CHECK(got < 4 && strcmp(line, want[got]) == 0);
+            if (got < 4 && strcmp(line, want[got]) != 0) fprintf(stderr, "  got %s want %s\n", line, want[got]);
+            got++;
+            es_event_clear(&ev);
+        }
+        CHECK_EQ_INT(st, ES_ERR_TIMEOUT);
+    }
+    CHECK_EQ_INT(got, 4);
+    /* Held open and drained: the descriptor is not readable, next() times out. */
+    struct pollfd p = {fd, POLLIN, 0};
+    CHECK_EQ_INT(poll(&p, 1, 100), 0);
+    es_event ev = {0};
+    double t0 = h_now_ms();
+    CHECK_EQ_INT(es_source_next(src, &ev, 50), ES_ERR_TIMEOUT);
+    CHECK(h_now_ms() - t0 >= 40);
+    /* Close: readable, and next() says CLOSED. */
+    CHECK_EQ_INT(es_source_close(src), ES_OK);
+    CHECK_EQ_INT(poll(&p, 1, 1000), 1);
+    CHECK_EQ_INT(es_source_next(src, &ev, -1), ES_ERR_CLOSED);
+    CHECK_EQ_INT(es_source_ready_state(src), ES_CLOSED);
+    es_source_free(src);
+    free(url);
+}
+
+/* Pull mode until a fatal error: the error event is returned, then ES_ERR_CLOSED. */
+static void test_pull_mode_fatal(void) {
+    char url[256];
+    snprintf(url, sizeof url, "%s/script?t=%s&s1=404", h_base, h_token());
+    es_source *src = NULL;
+    CHECK_EQ_INT(es_source_new(url, NULL, NULL, &src), ES_OK);
+    es_event ev = {0};
+    CHECK_EQ_INT(es_source_next(src, &ev, 10000 * h_slow()), ES_OK);
+    CHECK_EQ_INT(ev.kind, ES_EVENT_ERROR);
+    CHECK_EQ_INT(ev.ready_state, ES_CLOSED);
+    CHECK_EQ_INT(ev.error.kind, ES_ERROR_KIND_HTTP_STATUS);
+    CHECK_EQ_INT(ev.error.status, 404);
+    es_event_clear(&ev);
+    CHECK_EQ_INT(es_source_ready_state(src), ES_CLOSED);
+    struct pollfd p = {es_source_fd(src), POLLIN, 0};
+    CHECK_EQ_INT(poll(&p, 1, 1000), 1);
+    CHECK_EQ_INT(es_source_next(src, &ev, 1000), ES_ERR_CLOSED);
+    es_source_free(src);
+}
+
+/* A pull source whose consumer blocks in es_source_next while another thread closes it. */
+static void *close_later(void *arg) {
+    h_sleep_ms(100);
+    es_source_close((es_source *)arg);
+    return NULL;
+}
+
+static void test_pull_blocking_next_woken_by_close(void) {
+    char url[256];
+    snprintf(url, sizeof url, "%s/scenario/silence?ms=5000", h_base);
+    es_source *src = NULL;
+    CHECK_EQ_INT(es_source_new(url, NULL, NULL, &src), ES_OK);
+    pthread_t th;
+    pthread_create(&th, NULL, close_later, src);
+    es_event ev = {0};
+    es_status st;
+    while ((st = es_source_next(src, &ev, -1)) == ES_OK) es_event_clear(&ev);
+    CHECK_EQ_INT(st, ES_ERR_CLOSED);
+    pthread_join(th, NULL);
+    es_source_free(src);
+}
+
+int main(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+    h_start_server();
+    RUN(test_version_and_names);
+    RUN(test_null_and_invalid_arguments);
+    RUN(test_callbacks_open_message_error);
+    RUN(test_origin_is_serialized);
+    RUN(test_reconnect_last_event_id_and_retry);
+    RUN(test_fatal_statuses);
+    RUN(test_close_inside_callback);
+    RUN(test_free_inside_callback);
+    RUN(test_close_from_another_thread_while_streaming);
+    RUN(test_pull_mode_with_poll);
+    RUN(test_pull_mode_fatal);
+    RUN(test_pull_blocking_next_woken_by_close);
+    RUN(test_create_close_cycles);
+    h_stop_server();
+    return h_summary();
+}
