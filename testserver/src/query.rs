@@ -95,7 +95,7 @@ mod tests {
 
     #[test]
     fn decodes_raw_bytes() {
-        assert_eq!(decode(b"a%FFb%00%0d+%2B%"), b"a\xFFb\x00\r ++%".to_vec());
+        assert_eq!(decode(b"a%FFb%00%0d+%2B%"), b"a\xFFb\x00\r +%".to_vec());
         assert_eq!(decode(b"%4"), b"%4".to_vec());
         let q = Query::parse(Some("c1=data%3A%201%0A%0A&hdr1=A%3A%20b&hdr1=C:d&x"));
         assert_eq!(q.get("c1"), Some(&b"data: 1\n\n"[..]));
