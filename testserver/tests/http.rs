@@ -100,6 +100,9 @@ fn split_delay_bodydelay_hold_and_abort() {
 
     let r = get(s.port(), "/script?c1=x&delay1=150&bodydelay1=100");
     assert!(r.elapsed >= Duration::from_millis(250) && r.body == b"x", "{r:?}");
+    assert!(r.head_at >= Duration::from_millis(150), "{r:?}");
+    let r = get(s.port(), "/script?c1=x&bodydelay1=1000");
+    assert!(r.head_at < Duration::from_millis(900), "head before the body delay: {r:?}");
 
     let r = request(s.port(), "GET", "/script?t=hold&c1=data:h%0A%0A&hold1=1", b"", SHORT, 99);
     assert!(r.idle && !r.complete && r.body == b"data:h\n\n", "{r:?}");

@@ -26,6 +26,8 @@ pub struct Resp {
     /// We stopped because nothing arrived for the idle timeout.
     pub idle: bool,
     pub elapsed: Duration,
+    /// When the response head had arrived.
+    pub head_at: Duration,
 }
 
 impl Resp {
@@ -81,6 +83,7 @@ pub fn request(
                     && let Some(pos) = raw.windows(4).position(|w| w == b"\r\n\r\n")
                 {
                     parse_head(&mut resp, &raw[..pos]);
+                    resp.head_at = start.elapsed();
                     head_len = Some(pos + 4);
                     if raw.len() > pos + 4 {
                         resp.reads += 1;
