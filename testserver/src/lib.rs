@@ -100,7 +100,7 @@ impl Drop for Server {
     }
 }
 
-/// Binds 127.0.0.1:`port`, and best-effort [::1] on the same port (so `localhost` reaches us).
+/// Binds `127.0.0.1:port`, and best-effort `[::1]` on the same port (so `localhost` reaches us).
 pub fn bind(port: u16) -> io::Result<Vec<std::net::TcpListener>> {
     let v4 = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
     let port = v4.local_addr()?.port();
