@@ -42,6 +42,7 @@ pub const TRICKY: &[u8] = b"\xEF\xBB\xBFdata: \xCE\xB1\xE2\x80\xA6\r\ndata: \xF0
 #[derive(Debug)]
 pub struct Server {
     port: u16,
+    log: Arc<log::Log>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -61,6 +62,8 @@ impl Server {
         let listeners = bind(port)?;
         let port = listeners[0].local_addr()?.port();
         let (stop, stopped) = oneshot::channel();
+        let log = log::Log::new();
+        let shared = log.clone();
         let thread =
             std::thread::Builder::new().name(format!("testserver-{port}")).spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
@@ -68,14 +71,15 @@ impl Server {
                     .build()
                     .expect("testserver: cannot build the runtime");
                 rt.block_on(async move {
-                    let tasks = serve(listeners, port).expect("testserver: cannot listen");
+                    let tasks =
+                        serve_with(listeners, port, shared).expect("testserver: cannot listen");
                     let _ = stopped.await;
                     for t in tasks {
                         t.abort();
                     }
                 });
             })?;
-        Ok(Server { port, stop: Some(stop), thread: Some(thread) })
+        Ok(Server { port, log, stop: Some(stop), thread: Some(thread) })
     }
 
     /// The port on 127.0.0.1.
@@ -86,6 +90,12 @@ impl Server {
     /// `http://127.0.0.1:PORT/PATH` (a leading `/` in `path` is optional).
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}/{}", self.port, path.trim_start_matches('/'))
+    }
+
+    /// The requests recorded under `token` so far, in arrival order: the same data as
+    /// `GET /log?t=TOKEN`, without going through HTTP.
+    pub fn requests(&self, token: &str) -> Vec<Entry> {
+        self.log.entries(token)
     }
 }
 
@@ -120,7 +130,15 @@ pub fn serve(
     listeners: Vec<std::net::TcpListener>,
     port: u16,
 ) -> io::Result<Vec<tokio::task::JoinHandle<()>>> {
-    let state = Arc::new(routes::State { log: log::Log::new(), port });
+    serve_with(listeners, port, log::Log::new())
+}
+
+fn serve_with(
+    listeners: Vec<std::net::TcpListener>,
+    port: u16,
+    log: Arc<log::Log>,
+) -> io::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let state = Arc::new(routes::State { log, port });
     let mut tasks = Vec::new();
     for l in listeners {
         let listener = TcpListener::from_std(l)?;

@@ -65,6 +65,11 @@ fn log_records_requests_in_order_but_not_itself() {
     assert!(log.contains("\"body\":\"{\\\"q\\\":1}\""), "{log}");
     assert!(!log.contains("/log"), "{log}");
     assert_eq!(log.matches("\"at_ms\":").count(), 2);
+    let entries = s.requests("lg");
+    assert_eq!(entries.len(), 2);
+    assert_eq!((entries[0].method.as_str(), entries[0].body.as_str()), ("POST", "{\"q\":1}"));
+    assert_eq!(entries[1].path, "/nowhere");
+    assert!(entries[0].at_ms <= entries[1].at_ms);
     assert_eq!(get(s.port(), "/log?t=unknown").body, b"[\n]\n");
     assert_eq!(get(s.port(), "/nothing").status, 404);
 }
