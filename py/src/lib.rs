@@ -1,1 +1,480 @@
-//! placeholder: being written
+//! `eventsource_native._native`: the private native half of the Python package.
+//!
+//! Why it looks like this: the Python layer (`python/eventsource_native/`) owns everything a
+//! Python user sees (listeners, iteration, asyncio, exceptions), and this module owns only what
+//! must be fast or must not hold the GIL:
+//!
+//! - [`NativeSource`] wraps a pull-mode core source. Receiving crosses the boundary once per
+//!   *batch* of events ([`NativeSource::next_batch`], [`NativeSource::take`]) and converts the
+//!   whole batch to Python objects in one go, reusing the Python strings of the event type,
+//!   last event ID and origin, which repeat from one event to the next.
+//! - Blocking waits release the GIL (`py.detach`) and wake up every 50 ms to run Python signal
+//!   handlers, so Ctrl-C interrupts a blocking iteration promptly.
+//! - Event-loop integration goes through a non-blocking pipe owned here: the core's notifier
+//!   writes one byte when the queue goes from empty to non-empty (once per batch, never with
+//!   the GIL), and the Python side watches the read end with `loop.add_reader`. The pipe lives
+//!   as long as the `NativeSource`, so the notifier can never write to a reused descriptor.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use eventsource_core::{Event, EventSource, Options, ReadyState, Recv, Text};
+use pyo3::exceptions::{PyException, PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString, PyTuple};
+
+pyo3::create_exception!(
+    _native,
+    CoreError,
+    PyException,
+    "Raised by `NativeSource(...)`; args are (kind, message, status). The public package turns it into an EventSourceError subclass."
+);
+
+/// How long one GIL-free wait lasts before Python signal handlers get a chance to run.
+const SIGNAL_SLICE: Duration = Duration::from_millis(50);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn same(py: Python<'_>, a: &Py<PyString>, b: &Py<PyString>) -> PyResult<bool> {
+    a.bind(py).as_any().eq(b.bind(py))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event classes (public, re-exported by the package).
+
+/// A message event: `type`, `data`, `last_event_id`, `origin` (all `str`).
+#[pyclass(frozen, module = "eventsource_native", name = "MessageEvent")]
+pub struct PyMessageEvent {
+    /// `"message"` unless the stream named the event with an `event:` field.
+    #[pyo3(get, name = "type")]
+    event_type: Py<PyString>,
+    #[pyo3(get)]
+    data: Py<PyString>,
+    #[pyo3(get)]
+    last_event_id: Py<PyString>,
+    /// Serialized origin of the final URL (after redirects), e.g. `http://127.0.0.1:8080`.
+    #[pyo3(get)]
+    origin: Py<PyString>,
+}
+
+#[pymethods]
+impl PyMessageEvent {
+    #[new]
+    #[pyo3(signature = (r#type = None, *, data = None, last_event_id = None, origin = None))]
+    fn py_new(
+        py: Python<'_>,
+        r#type: Option<Bound<'_, PyString>>,
+        data: Option<Bound<'_, PyString>>,
+        last_event_id: Option<Bound<'_, PyString>>,
+        origin: Option<Bound<'_, PyString>>,
+    ) -> Self {
+        let or_empty = |s: Option<Bound<'_, PyString>>| {
+            s.map_or_else(|| PyString::new(py, "").unbind(), Bound::unbind)
+        };
+        PyMessageEvent {
+            event_type: r#type
+                .map_or_else(|| PyString::new(py, "message").unbind(), Bound::unbind),
+            data: or_empty(data),
+            last_event_id: or_empty(last_event_id),
+            origin: or_empty(origin),
+        }
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "MessageEvent(type={}, data={}, last_event_id={}, origin={})",
+            self.event_type.bind(py).repr()?,
+            self.data.bind(py).repr()?,
+            self.last_event_id.bind(py).repr()?,
+            self.origin.bind(py).repr()?
+        ))
+    }
+
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let Ok(o) = other.cast::<PyMessageEvent>() else { return Ok(false) };
+        let o = o.get();
+        Ok(same(py, &self.event_type, &o.event_type)?
+            && same(py, &self.data, &o.data)?
+            && same(py, &self.last_event_id, &o.last_event_id)?
+            && same(py, &self.origin, &o.origin)?)
+    }
+}
+
+/// The `open` event (`type == "open"`), passed to `onopen` and `"open"` listeners.
+#[pyclass(frozen, module = "eventsource_native", name = "Event")]
+pub struct PyEvent {
+    #[pyo3(get, name = "type")]
+    event_type: Py<PyString>,
+}
+
+#[pymethods]
+impl PyEvent {
+    #[new]
+    fn py_new(r#type: Bound<'_, PyString>) -> Self {
+        PyEvent { event_type: r#type.unbind() }
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!("Event(type={})", self.event_type.bind(py).repr()?))
+    }
+}
+
+/// The `error` event: `kind` (a stable snake_case name such as `"network"` or
+/// `"http_status"`), `message`, `status` (HTTP status or `None`) and `ready_state`
+/// (CONNECTING = 0 when the source reconnects, CLOSED = 2 when it gave up).
+#[pyclass(frozen, module = "eventsource_native", name = "ErrorEvent")]
+pub struct PyErrorEvent {
+    #[pyo3(get, name = "type")]
+    event_type: Py<PyString>,
+    #[pyo3(get)]
+    kind: Py<PyString>,
+    #[pyo3(get)]
+    message: Py<PyString>,
+    #[pyo3(get)]
+    status: Option<u16>,
+    #[pyo3(get)]
+    ready_state: u8,
+}
+
+#[pymethods]
+impl PyErrorEvent {
+    #[new]
+    #[pyo3(signature = (kind, message, status = None, ready_state = 2))]
+    fn py_new(
+        py: Python<'_>,
+        kind: Bound<'_, PyString>,
+        message: Bound<'_, PyString>,
+        status: Option<u16>,
+        ready_state: u8,
+    ) -> Self {
+        PyErrorEvent {
+            event_type: pyo3::intern!(py, "error").clone().unbind(),
+            kind: kind.unbind(),
+            message: message.unbind(),
+            status,
+            ready_state,
+        }
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "ErrorEvent(kind={}, message={}, status={:?}, ready_state={})",
+            self.kind.bind(py).repr()?,
+            self.message.bind(py).repr()?,
+            self.status,
+            self.ready_state
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversion of a batch, with the repeating strings cached.
+
+#[derive(Default)]
+struct StrCache {
+    event_type: Option<(Text, Py<PyString>)>,
+    last_event_id: Option<(Text, Py<PyString>)>,
+    origin: Option<(Text, Py<PyString>)>,
+}
+
+fn cached(py: Python<'_>, slot: &mut Option<(Text, Py<PyString>)>, text: Text) -> Py<PyString> {
+    if let Some((t, s)) = slot
+        && t.as_bytes() == text.as_bytes()
+    {
+        return s.clone_ref(py);
+    }
+    let s = PyString::new(py, &text).unbind();
+    *slot = Some((text, s.clone_ref(py)));
+    s
+}
+
+/// Converts a batch; returns the list and whether every event in it is a message.
+fn convert<'py>(
+    py: Python<'py>,
+    cache: &mut StrCache,
+    events: Vec<Event>,
+) -> PyResult<(Bound<'py, PyList>, bool)> {
+    let mut only_messages = true;
+    let mut out: Vec<Py<PyAny>> = Vec::with_capacity(events.len());
+    for ev in events {
+        let obj: Py<PyAny> = match ev {
+            Event::Message(m) => {
+                let e = PyMessageEvent {
+                    event_type: cached(py, &mut cache.event_type, m.event_type),
+                    data: PyString::new(py, &m.data).unbind(),
+                    last_event_id: cached(py, &mut cache.last_event_id, m.last_event_id),
+                    origin: cached(py, &mut cache.origin, m.origin),
+                };
+                Py::new(py, e)?.into_any()
+            }
+            Event::Open => {
+                only_messages = false;
+                let e = PyEvent { event_type: pyo3::intern!(py, "open").clone().unbind() };
+                Py::new(py, e)?.into_any()
+            }
+            Event::Error(e) => {
+                only_messages = false;
+                let err = &e.error;
+                let e = PyErrorEvent {
+                    event_type: pyo3::intern!(py, "error").clone().unbind(),
+                    kind: PyString::new(py, err.kind().as_str()).unbind(),
+                    message: PyString::new(py, err.message()).unbind(),
+                    status: err.status(),
+                    ready_state: e.ready_state as u8,
+                };
+                Py::new(py, e)?.into_any()
+            }
+        };
+        out.push(obj);
+    }
+    Ok((PyList::new(py, out)?, only_messages))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The wake-up pipe.
+
+struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl Pipe {
+    fn new() -> std::io::Result<Pipe> {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe() writes.
+        if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: pipe() succeeded, so both descriptors are open and owned by nobody else.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        for fd in [read.as_raw_fd(), write.as_raw_fd()] {
+            // SAFETY: plain fcntl calls on descriptors we own.
+            unsafe {
+                let fl = libc::fcntl(fd, libc::F_GETFL);
+                libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+                let fd_flags = libc::fcntl(fd, libc::F_GETFD);
+                libc::fcntl(fd, libc::F_SETFD, fd_flags | libc::FD_CLOEXEC);
+            }
+        }
+        Ok(Pipe { read, write })
+    }
+
+    fn poke(&self) {
+        // A full pipe (EAGAIN) is fine: the reader is going to wake up anyway.
+        // SAFETY: writing one byte from a valid buffer to a descriptor we own.
+        let _ = unsafe { libc::write(self.write.as_raw_fd(), b"\x01".as_ptr().cast(), 1) };
+    }
+
+    fn drain(&self) {
+        let mut buf = [0u8; 256];
+        loop {
+            // SAFETY: reading into a valid buffer from a non-blocking descriptor we own.
+            let n = unsafe { libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n < buf.len() as isize {
+                break;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// NativeSource.
+
+fn duration(name: &str, secs: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(secs).map_err(|_| {
+        PyValueError::new_err(format!("{name} must be a finite number of seconds >= 0, got {secs}"))
+    })
+}
+
+fn core_error(e: &eventsource_core::Error) -> PyErr {
+    CoreError::new_err((e.kind().as_str(), e.message().to_owned(), e.status()))
+}
+
+/// A pull-mode core source. Private: use `eventsource_native.EventSource`.
+#[pyclass(frozen, module = "eventsource_native._native")]
+pub struct NativeSource {
+    es: EventSource,
+    pipe: Mutex<Option<Arc<Pipe>>>,
+    cache: Mutex<StrCache>,
+}
+
+#[pymethods]
+impl NativeSource {
+    /// Options arrive already checked for types by the Python layer; durations are seconds.
+    #[new]
+    #[pyo3(signature = (url, *, with_credentials, headers, method, body, last_event_id, retry,
+                        max_retry, connect_timeout, read_timeout, max_event_size))]
+    #[allow(clippy::too_many_arguments)]
+    fn py_new(
+        url: &str,
+        with_credentials: bool,
+        headers: Vec<(String, String)>,
+        method: String,
+        body: Option<Vec<u8>>,
+        last_event_id: Option<String>,
+        retry: f64,
+        max_retry: f64,
+        connect_timeout: Option<f64>,
+        read_timeout: Option<f64>,
+        max_event_size: usize,
+    ) -> PyResult<Self> {
+        let opts = Options {
+            with_credentials,
+            headers,
+            method,
+            body,
+            last_event_id,
+            retry: duration("retry", retry)?,
+            max_retry: duration("max_retry", max_retry)?,
+            connect_timeout: connect_timeout.map(|t| duration("connect_timeout", t)).transpose()?,
+            read_timeout: read_timeout.map(|t| duration("read_timeout", t)).transpose()?,
+            max_event_size,
+            ..Options::default()
+        };
+        let es = EventSource::with_options(url, opts).map_err(|e| core_error(&e))?;
+        Ok(NativeSource { es, pipe: Mutex::new(None), cache: Mutex::new(StrCache::default()) })
+    }
+
+    #[getter]
+    fn url(&self) -> &str {
+        self.es.url()
+    }
+
+    #[getter]
+    fn with_credentials(&self) -> bool {
+        self.es.with_credentials()
+    }
+
+    /// The live connection state (the Python layer reports the state of the last delivered event).
+    #[getter]
+    fn live_ready_state(&self) -> u8 {
+        self.es.ready_state() as u8
+    }
+
+    /// Closes the source; queued events are discarded. Idempotent, any thread.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.es.close());
+    }
+
+    /// True once the source is closed or failed and every queued event was taken.
+    fn is_finished(&self) -> bool {
+        self.es.is_finished()
+    }
+
+    /// Takes up to `max` queued events without waiting: `(list, only_messages)`.
+    fn take<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyTuple>> {
+        let mut buf = Vec::new();
+        self.es.try_recv_many(&mut buf, max.max(1));
+        self.pack(py, buf)
+    }
+
+    /// Waits (GIL released, signal handlers run every 50 ms) for at least one event, then
+    /// takes up to `max`: `(list, only_messages)`. `None` once the source is finished;
+    /// `([], True)` when `timeout` (seconds, `None` = no limit) elapses first. A signal
+    /// handler's exception (KeyboardInterrupt) propagates.
+    #[pyo3(signature = (max, timeout = None))]
+    fn next_batch<'py>(
+        &self,
+        py: Python<'py>,
+        max: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let max = max.max(1);
+        let mut buf = Vec::new();
+        if self.es.try_recv_many(&mut buf, max) == 0 {
+            let deadline = timeout.map(|t| duration("timeout", t)).transpose()?.map(|t| {
+                Instant::now().checked_add(t).unwrap_or_else(|| Instant::now() + SIGNAL_SLICE)
+            });
+            loop {
+                let slice = match deadline {
+                    Some(d) => d.saturating_duration_since(Instant::now()).min(SIGNAL_SLICE),
+                    None => SIGNAL_SLICE,
+                };
+                match py.detach(|| self.es.recv_timeout(Some(slice))) {
+                    Recv::Event(e) => {
+                        buf.push(e);
+                        self.es.try_recv_many(&mut buf, max - 1);
+                        break;
+                    }
+                    Recv::Closed => return Ok(None),
+                    Recv::Timeout => {
+                        py.check_signals()?;
+                        if deadline.is_some_and(|d| Instant::now() >= d) {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.pack(py, buf).map(Some)
+    }
+
+    /// The read end of a non-blocking pipe that receives a byte whenever events become
+    /// available (or the source finishes). Created on first call; owned by this object.
+    fn wakeup_fd(&self) -> PyResult<i32> {
+        let mut slot = lock(&self.pipe);
+        if let Some(p) = &*slot {
+            return Ok(p.read.as_raw_fd());
+        }
+        let pipe = Arc::new(Pipe::new().map_err(|e| PyOSError::new_err(e.to_string()))?);
+        let fd = pipe.read.as_raw_fd();
+        let p = pipe.clone();
+        self.es.set_notify(Some(Box::new(move || p.poke())));
+        *slot = Some(pipe);
+        // Events may have been queued before the notifier existed: a spurious wake-up is
+        // harmless, a lost one is not.
+        if let Some(p) = &*slot {
+            p.poke();
+        }
+        Ok(fd)
+    }
+
+    /// Empties the wake-up pipe (call before taking events, so no wake-up is lost).
+    fn drain_wakeup(&self) {
+        if let Some(p) = &*lock(&self.pipe) {
+            p.drain();
+        }
+    }
+}
+
+impl NativeSource {
+    fn pack<'py>(&self, py: Python<'py>, buf: Vec<Event>) -> PyResult<Bound<'py, PyTuple>> {
+        let (list, only_messages) = convert(py, &mut lock(&self.cache), buf)?;
+        PyTuple::new(py, [list.into_any(), pyo3::types::PyBool::new(py, only_messages).to_owned().into_any()])
+    }
+}
+
+impl Drop for NativeSource {
+    fn drop(&mut self) {
+        self.es.set_notify(None);
+        self.es.close();
+    }
+}
+
+/// Reports `exc` (raised by the callback `obj`) through `sys.unraisablehook`, as an exception
+/// in a finalizer or a callback with no caller to return to is reported.
+#[pyfunction]
+fn report_unraisable(exc: Bound<'_, PyAny>, obj: Bound<'_, PyAny>) {
+    let py = obj.py();
+    PyErr::from_value(exc).write_unraisable(py, Some(&obj));
+}
+
+/// Private native module of `eventsource_native`.
+#[pymodule]
+#[pyo3(name = "_native")]
+fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<NativeSource>()?;
+    m.add_function(wrap_pyfunction!(report_unraisable, m)?)?;
+    m.add_class::<PyMessageEvent>()?;
+    m.add_class::<PyEvent>()?;
+    m.add_class::<PyErrorEvent>()?;
+    m.add("CoreError", m.py().get_type::<CoreError>())?;
+    m.add("VERSION", eventsource_core::VERSION)?;
+    m.add("CONNECTING", ReadyState::Connecting as u8)?;
+    m.add("OPEN", ReadyState::Open as u8)?;
+    m.add("CLOSED", ReadyState::Closed as u8)?;
+    Ok(())
+}

@@ -1,0 +1,93 @@
+"""Stub of the private native module (Rust, PyO3). Use the package's public names instead."""
+
+from typing import Final, Optional, final
+
+VERSION: Final[str]
+CONNECTING: Final[int]
+OPEN: Final[int]
+CLOSED: Final[int]
+
+class CoreError(Exception): ...
+
+@final
+class MessageEvent:
+    """A message event. ``type`` is ``"message"`` unless the stream named it."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def data(self) -> str: ...
+    @property
+    def last_event_id(self) -> str: ...
+    @property
+    def origin(self) -> str: ...
+    def __init__(
+        self,
+        type: Optional[str] = None,
+        *,
+        data: Optional[str] = None,
+        last_event_id: Optional[str] = None,
+        origin: Optional[str] = None,
+    ) -> None: ...
+
+@final
+class Event:
+    """The ``open`` event."""
+
+    @property
+    def type(self) -> str: ...
+    def __init__(self, type: str) -> None: ...
+
+@final
+class ErrorEvent:
+    """The ``error`` event: ``ready_state`` is CONNECTING (reconnecting) or CLOSED (gave up)."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def status(self) -> Optional[int]: ...
+    @property
+    def ready_state(self) -> int: ...
+    def __init__(
+        self, kind: str, message: str, status: Optional[int] = None, ready_state: int = 2
+    ) -> None: ...
+
+AnyEvent = MessageEvent | Event | ErrorEvent
+
+@final
+class NativeSource:
+    def __init__(
+        self,
+        url: str,
+        *,
+        with_credentials: bool,
+        headers: list[tuple[str, str]],
+        method: str,
+        body: Optional[bytes],
+        last_event_id: Optional[str],
+        retry: float,
+        max_retry: float,
+        connect_timeout: Optional[float],
+        read_timeout: Optional[float],
+        max_event_size: int,
+    ) -> None: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def with_credentials(self) -> bool: ...
+    @property
+    def live_ready_state(self) -> int: ...
+    def close(self) -> None: ...
+    def is_finished(self) -> bool: ...
+    def take(self, max: int) -> tuple[list[AnyEvent], bool]: ...
+    def next_batch(
+        self, max: int, timeout: Optional[float] = None
+    ) -> Optional[tuple[list[AnyEvent], bool]]: ...
+    def wakeup_fd(self) -> int: ...
+    def drain_wakeup(self) -> None: ...
+
+def report_unraisable(exc: BaseException, obj: object) -> None: ...

@@ -1,0 +1,564 @@
+"""The public ``EventSource`` class: listeners, iteration and asyncio over the native source.
+
+How events travel. The core (Rust, its own threads) queues the events of a source. Three kinds
+of consumer take them out, always a whole batch per crossing into Rust:
+
+- ``for ev in es``: ``NativeSource.next_batch`` waits with the GIL released and runs signal
+  handlers every 50 ms (Ctrl-C works), then converts the batch in one go.
+- ``async for ev in es``: the native wake-up pipe is watched with ``loop.add_reader``; the core
+  writes one byte when the queue goes from empty to non-empty, so the loop wakes once per batch,
+  with no thread per source.
+- callbacks: the same pipe, watched by the asyncio loop that was running when the source was
+  made, else by one library thread running its own loop, shared by all sources.
+
+Listeners of a source never run concurrently: whoever delivers holds ``self._lock``. While a
+source is being iterated, the iterator delivers to the listeners itself and the loop-side
+dispatcher stands aside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import threading
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from typing import Any, Callable, Final, Optional, Union
+
+from . import _native
+from ._errors import EventSourceError, error_from
+from ._native import ErrorEvent, Event, MessageEvent
+
+__all__ = ["EventSource", "CONNECTING", "OPEN", "CLOSED", "Listener"]
+
+CONNECTING: Final = 0
+OPEN: Final = 1
+CLOSED: Final = 2
+
+Listener = Callable[[Any], object]
+"""A listener gets a ``MessageEvent``, an ``Event`` (open) or an ``ErrorEvent``."""
+
+_BATCH = 4096  # events per crossing; the core's queue holds up to 8192
+
+# ---------------------------------------------------------------------------------------------
+# The library's dispatcher thread: one asyncio loop, started on first need, shared by all
+# sources made while no loop was running.
+
+_lib_loop: Optional[asyncio.AbstractEventLoop] = None
+_lib_lock = threading.Lock()
+
+
+def _library_loop() -> asyncio.AbstractEventLoop:
+    global _lib_loop
+    with _lib_lock:
+        if _lib_loop is None:
+            loop = asyncio.new_event_loop()
+            t = threading.Thread(target=loop.run_forever, name="eventsource-dispatch", daemon=True)
+            t.start()
+            _lib_loop = loop
+        return _lib_loop
+
+
+def _forget_library_loop() -> None:  # after fork(): the thread is gone in the child
+    global _lib_loop, _lib_lock
+    _lib_loop = None
+    _lib_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_library_loop)
+
+
+def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _wake_threadsafe(fut: asyncio.Future[None]) -> None:
+    loop = fut.get_loop()
+    if _running_loop() is loop:
+        _wake(fut)
+    else:
+        try:
+            loop.call_soon_threadsafe(_wake, fut)
+        except RuntimeError:  # that loop is closed: nobody is waiting any more
+            pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Argument checks (TypeError for a wrong type, ValueError for a bad value).
+
+
+def _seconds(name: str, value: object, *, optional: bool) -> Optional[float]:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        what = "a number of seconds or None" if optional else "a number of seconds"
+        raise TypeError(f"{name} must be {what}, not {type(value).__name__}")
+    v = float(value)
+    if math.isnan(v) or v < 0 or math.isinf(v):
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
+    return v
+
+
+def _optional_str(name: str, value: object) -> Optional[str]:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"{name} must be a str or None, not {type(value).__name__}")
+
+
+def _headers(value: object) -> list[tuple[str, str]]:
+    if value is None:
+        return []
+    items: Iterable[Any]
+    if isinstance(value, Mapping):
+        items = value.items()
+    elif isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(
+            f"headers must be a mapping or an iterable of (name, value) pairs, "
+            f"not {type(value).__name__}"
+        )
+    else:
+        items = value
+    out = []
+    for item in items:
+        try:
+            name, val = item
+        except (TypeError, ValueError):
+            raise TypeError(f"headers: expected a (name, value) pair, got {item!r}") from None
+        if not isinstance(name, str) or not isinstance(val, str):
+            raise TypeError(f"headers: name and value must be str, got {item!r}")
+        out.append((name, val))
+    return out
+
+
+def _body(value: object) -> Optional[bytes]:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"body must be bytes, str or None, not {type(value).__name__}")
+
+
+def _report(exc: BaseException, listener: object) -> None:
+    _native.report_unraisable(exc, listener)
+
+
+class _Stop(Exception):
+    """The server said 204 No Content: iteration ends normally."""
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class EventSource:
+    """A WHATWG EventSource. Connects at once; reconnects per the spec until closed.
+
+    ``for ev in es`` / ``async for ev in es`` yield every ``MessageEvent`` (any ``type``);
+    a fatal failure raises an :class:`EventSourceError` subclass. Callbacks run on the asyncio
+    loop that was running when the source was made, else on one library thread.
+    """
+
+    CONNECTING: Final = 0
+    OPEN: Final = 1
+    CLOSED: Final = 2
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        with_credentials: bool = False,
+        headers: Union[Mapping[str, str], Iterable[tuple[str, str]], None] = None,
+        method: str = "GET",
+        body: Union[bytes, str, None] = None,
+        last_event_id: Optional[str] = None,
+        retry: float = 3.0,
+        max_retry: float = 30.0,
+        connect_timeout: Optional[float] = 10.0,
+        read_timeout: Optional[float] = None,
+        max_event_size: int = 16 << 20,
+    ) -> None:
+        if not isinstance(url, str):
+            raise TypeError(f"url must be a str, not {type(url).__name__}")
+        if not isinstance(with_credentials, bool):
+            raise TypeError(f"with_credentials must be a bool, not {type(with_credentials).__name__}")
+        if not isinstance(method, str):
+            raise TypeError(f"method must be a str, not {type(method).__name__}")
+        if isinstance(max_event_size, bool) or not isinstance(max_event_size, int):
+            raise TypeError(f"max_event_size must be an int, not {type(max_event_size).__name__}")
+        if max_event_size < 1:
+            raise ValueError(f"max_event_size must be at least 1 byte, got {max_event_size}")
+        # Everything the finalizer and close() touch exists before anything can raise below.
+        self._closed = False
+        self._reader_loop: Optional[asyncio.AbstractEventLoop] = None
+        try:
+            native = _native.NativeSource(
+                url,
+                with_credentials=with_credentials,
+                headers=_headers(headers),
+                method=method,
+                body=_body(body),
+                last_event_id=_optional_str("last_event_id", last_event_id),
+                retry=_seconds("retry", retry, optional=False),
+                max_retry=_seconds("max_retry", max_retry, optional=False),
+                connect_timeout=_seconds("connect_timeout", connect_timeout, optional=True),
+                read_timeout=_seconds("read_timeout", read_timeout, optional=True),
+                max_event_size=max_event_size,
+            )
+        except _native.CoreError as e:
+            raise error_from(*e.args) from None
+        except OverflowError:
+            raise ValueError(f"max_event_size is too large: {max_event_size}") from None
+        self._native = native
+        self._loop = _running_loop()  # where callbacks run (None: the library thread)
+        self._ready_state = CONNECTING
+        self._observed = False  # a consumer exists: report the delivered state
+        self._listeners: dict[str, list[tuple[Listener, bool]]] = {}
+        self._handlers: dict[str, Optional[Listener]] = {"open": None, "message": None, "error": None}
+        self._lock = threading.Lock()  # held while delivering
+        self._dispatch_ident: Optional[int] = None
+        self._iterating = 0
+        self._waiter: Optional[asyncio.Future[None]] = None
+        self._batch: Optional[list[Any]] = None  # the batch an iterator is yielding from
+
+    # --- attributes ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The serialized URL (unchanged by redirects)."""
+        return self._native.url
+
+    @property
+    def with_credentials(self) -> bool:
+        return self._native.with_credentials
+
+    @property
+    def ready_state(self) -> int:
+        """CONNECTING (0), OPEN (1) or CLOSED (2), as of the last delivered event."""
+        if self._closed:
+            return CLOSED
+        if self._observed:
+            return self._ready_state
+        return self._native.live_ready_state
+
+    def __repr__(self) -> str:
+        return f"<EventSource {self.url!r} ready_state={self.ready_state}>"
+
+    # --- listeners ----------------------------------------------------------------------------
+
+    def _set_handler(self, kind: str, fn: Optional[Listener]) -> None:
+        if fn is not None and not callable(fn):
+            raise TypeError(f"on{kind} must be callable or None, not {type(fn).__name__}")
+        old = self._handlers[kind]
+        self._handlers[kind] = fn
+        lst = self._listeners.setdefault(kind, [])
+        idx = next((i for i, (f, attr) in enumerate(lst) if attr), None)
+        if fn is None:
+            if idx is not None:
+                del lst[idx]
+        elif idx is not None and old is not None:
+            lst[idx] = (fn, True)  # keeps its place, as an event handler attribute does
+        else:
+            lst.append((fn, True))
+            self._start_dispatch()
+
+    @property
+    def onopen(self) -> Optional[Listener]:
+        return self._handlers["open"]
+
+    @onopen.setter
+    def onopen(self, fn: Optional[Listener]) -> None:
+        self._set_handler("open", fn)
+
+    @property
+    def onmessage(self) -> Optional[Listener]:
+        return self._handlers["message"]
+
+    @onmessage.setter
+    def onmessage(self, fn: Optional[Listener]) -> None:
+        self._set_handler("message", fn)
+
+    @property
+    def onerror(self) -> Optional[Listener]:
+        return self._handlers["error"]
+
+    @onerror.setter
+    def onerror(self, fn: Optional[Listener]) -> None:
+        self._set_handler("error", fn)
+
+    def add_event_listener(self, type: str, listener: Listener) -> None:
+        """Calls ``listener(event)`` for every event of ``type`` (once per listener)."""
+        if not isinstance(type, str):
+            raise TypeError(f"type must be a str, not {type.__class__.__name__}")
+        if not callable(listener):
+            raise TypeError(f"listener must be callable, not {listener.__class__.__name__}")
+        lst = self._listeners.setdefault(type, [])
+        if not any(f == listener and not attr for f, attr in lst):
+            lst.append((listener, False))
+        self._start_dispatch()
+
+    def remove_event_listener(self, type: str, listener: Listener) -> None:
+        lst = self._listeners.get(type)
+        if lst:
+            for i, (f, attr) in enumerate(lst):
+                if f == listener and not attr:
+                    del lst[i]
+                    break
+
+    def _has_listeners(self) -> bool:
+        return any(self._listeners.values())
+
+    # --- delivery -----------------------------------------------------------------------------
+
+    def _deliver(self, ev: Any) -> None:
+        """Updates ready_state and calls the listeners of one event (self._lock held)."""
+        if ev.__class__ is ErrorEvent:
+            self._ready_state = ev.ready_state
+        else:
+            self._ready_state = OPEN
+        lst = self._listeners.get(ev.type)
+        if lst:
+            for fn, _ in tuple(lst):
+                try:
+                    fn(ev)
+                except Exception as exc:  # noqa: BLE001 - reported, the stream goes on
+                    _report(exc, fn)
+
+    def _deliver_locked(self, ev: Any) -> None:
+        me = threading.get_ident()
+        if self._dispatch_ident == me:  # nested (a listener iterating its own source)
+            self._deliver(ev)
+            return
+        with self._lock:
+            if self._closed:
+                return
+            self._dispatch_ident = me
+            try:
+                self._deliver(ev)
+            finally:
+                self._dispatch_ident = None
+
+    def _start_dispatch(self) -> None:
+        """Makes sure the wake-up pipe is watched by the callback loop."""
+        self._observed = True
+        if self._closed or self._reader_loop is not None:
+            return
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            loop = _library_loop()
+        self._watch(loop)
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._reader_loop = loop
+        fd = self._native.wakeup_fd()
+        if _running_loop() is loop:
+            loop.add_reader(fd, self._on_readable)
+        else:
+            loop.call_soon_threadsafe(self._add_reader, loop, fd)
+
+    def _add_reader(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        if not self._closed and self._reader_loop is loop:
+            loop.add_reader(fd, self._on_readable)
+
+    def _unwatch(self) -> None:
+        loop, self._reader_loop = self._reader_loop, None
+        if loop is None or loop.is_closed():
+            return
+        fd = self._native.wakeup_fd()
+        if _running_loop() is loop:
+            loop.remove_reader(fd)
+        else:
+            try:
+                loop.call_soon_threadsafe(loop.remove_reader, fd)
+            except RuntimeError:
+                pass
+
+    def _on_readable(self) -> None:
+        """The wake-up pipe is readable: wake an `async for`, or run the callbacks."""
+        native = self._native
+        native.drain_wakeup()
+        w = self._waiter
+        if w is not None:
+            self._waiter = None
+            _wake_threadsafe(w)
+            return
+        if not self._iterating and not self._closed and self._has_listeners():
+            self._pump()
+
+    def _pump(self) -> None:
+        me = threading.get_ident()
+        with self._lock:
+            if self._iterating or self._closed:
+                return
+            self._dispatch_ident = me
+            try:
+                batch, _ = self._native.take(_BATCH)
+                deliver = self._deliver
+                for ev in batch:
+                    if self._closed:
+                        break
+                    deliver(ev)
+            finally:
+                self._dispatch_ident = None
+        if len(batch) == _BATCH and self._reader_loop is not None:
+            # More may be queued and no wake-up will come for it: continue on the next turn.
+            self._reader_loop.call_soon(self._on_readable)
+        elif self._native.is_finished() and not self._iterating:
+            self._unwatch()
+
+    # --- close --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Closes the source: CLOSED at once, no event delivered afterwards.
+
+        Safe from any thread, from inside a listener, and more than once. From another thread it
+        waits for a listener call in progress to return.
+        """
+        self._closed = True
+        native = getattr(self, "_native", None)
+        if native is None:
+            return
+        native.close()
+        b = self._batch
+        if b is not None:
+            b.clear()  # an iterator yielding from this batch stops at once
+        if self._dispatch_ident != threading.get_ident():
+            with self._lock:  # wait for a listener call on another thread
+                pass
+        w = self._waiter
+        if w is not None:
+            self._waiter = None
+            _wake_threadsafe(w)
+        self._unwatch()
+
+    def __enter__(self) -> EventSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> EventSource:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- iteration ----------------------------------------------------------------------------
+
+    def _slow_path(self, ev: Any) -> bool:
+        """Delivers one event to the listeners; True if it is a message to yield. Raises for a
+        fatal error (except 204 No Content, the server's "stop", which ends iteration)."""
+        self._deliver_locked(ev)
+        if ev.__class__ is MessageEvent:
+            return True
+        if ev.__class__ is ErrorEvent and ev.ready_state == CLOSED and not self._closed:
+            if ev.kind == "http_status" and ev.status == 204:
+                raise _Stop
+            raise error_from(ev.kind, ev.message, ev.status)
+        return False
+
+    def __iter__(self) -> Iterator[MessageEvent]:
+        """Yields message events until the source is closed or fails.
+
+        Blocks with the GIL released; Ctrl-C raises KeyboardInterrupt promptly.
+        """
+        self._iterating += 1
+        self._observed = True
+        try:
+            native = self._native
+            while not self._closed:
+                got = native.next_batch(_BATCH)
+                if got is None:
+                    return
+                batch, only_messages = got
+                if only_messages and not self._has_listeners():
+                    self._ready_state = OPEN
+                    self._batch = batch
+                    yield from batch  # close() empties `batch`, which stops this at once
+                    continue
+                for ev in batch:
+                    if self._closed:
+                        return
+                    try:
+                        if not self._slow_path(ev):
+                            continue
+                    except _Stop:
+                        return
+                    yield ev
+        finally:
+            self._batch = None
+            self._iterating -= 1
+            self._after_iteration()
+
+    async def __aiter__(self) -> AsyncIterator[MessageEvent]:
+        """Yields message events on the running asyncio loop (no thread per source)."""
+        loop = asyncio.get_running_loop()
+        self._iterating += 1
+        self._observed = True
+        try:
+            native = self._native
+            if self._reader_loop is None and not self._closed:
+                self._watch(loop)
+            while not self._closed:
+                batch, only_messages = native.take(_BATCH)
+                if not batch:
+                    if native.is_finished():
+                        return
+                    fut: asyncio.Future[None] = loop.create_future()
+                    self._waiter = fut
+                    # Re-check: a dispatcher on another loop may have drained the pipe already.
+                    batch, only_messages = native.take(_BATCH)
+                    if not batch:
+                        try:
+                            await fut
+                        finally:
+                            if self._waiter is fut:
+                                self._waiter = None
+                        continue
+                    self._waiter = None
+                if only_messages and not self._has_listeners():
+                    self._ready_state = OPEN
+                    self._batch = batch
+                    for ev in batch:  # close() empties `batch`, which stops this at once
+                        yield ev
+                    continue
+                for ev in batch:
+                    if self._closed:
+                        return
+                    try:
+                        if not self._slow_path(ev):
+                            continue
+                    except _Stop:
+                        return
+                    yield ev
+        finally:
+            self._batch = None
+            self._iterating -= 1
+            self._after_iteration()
+
+    def _after_iteration(self) -> None:
+        if self._iterating or self._closed:
+            return
+        loop = self._reader_loop
+        if loop is None:
+            return
+        if self._has_listeners():
+            # Events left in the queue will not wake anyone: let the dispatcher look.
+            try:
+                loop.call_soon_threadsafe(self._on_readable)
+            except RuntimeError:
+                pass
+        else:
+            self._unwatch()  # nobody to deliver to: leave the events queued
+
+
+__all__ += ["EventSourceError", "Event", "ErrorEvent", "MessageEvent"]
