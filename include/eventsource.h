@@ -551,7 +551,7 @@ bool es_source_with_credentials(const struct es_source *src);
  * `es_source_free`. Remove it from your poll set before freeing the source.
  * Returns -1 for NULL or a callback-mode source.
  */
-int32_t es_source_fd(const struct es_source *src);
+int es_source_fd(const struct es_source *src);
 
 /**
  * Pull mode: takes the next event, waiting up to `timeout_ms` milliseconds (negative: no
@@ -564,7 +564,7 @@ int32_t es_source_fd(const struct es_source *src);
  * `ES_ERR_INVALID_ARGUMENT` for NULL. `*out` is written only on `ES_OK`.
  * Call it from one thread at a time per source (other threads may close it meanwhile).
  */
-es_status es_source_next(struct es_source *src, struct es_event *out, int32_t timeout_ms);
+es_status es_source_next(struct es_source *src, struct es_event *out, int timeout_ms);
 
 /**
  * Releases what an event returned by `es_source_next` owns and zeroes it (kind
