@@ -161,10 +161,10 @@ impl PyErrorEvent {
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
-            "ErrorEvent(kind={}, message={}, status={:?}, ready_state={})",
+            "ErrorEvent(kind={}, message={}, status={}, ready_state={})",
             self.kind.bind(py).repr()?,
             self.message.bind(py).repr()?,
-            self.status,
+            self.status.map_or_else(|| "None".to_owned(), |s| s.to_string()),
             self.ready_state
         ))
     }

@@ -39,6 +39,7 @@ Listener = Callable[[Any], object]
 """A listener gets a ``MessageEvent``, an ``Event`` (open) or an ``ErrorEvent``."""
 
 _BATCH = 4096  # events per crossing; the core's queue holds up to 8192
+_GRACE = 0.02  # seconds between the first listener and the first delivery on the library thread
 
 # ---------------------------------------------------------------------------------------------
 # The library's dispatcher thread: one asyncio loop, started on first need, shared by all
@@ -362,12 +363,20 @@ class EventSource:
         fd = self._native.wakeup_fd()
         if _running_loop() is loop:
             loop.add_reader(fd, self._on_readable)
+        elif loop is _lib_loop:
+            loop.call_soon_threadsafe(self._add_reader_later, loop, fd)
         else:
             loop.call_soon_threadsafe(self._add_reader, loop, fd)
 
     def _add_reader(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
         if not self._closed and self._reader_loop is loop:
             loop.add_reader(fd, self._on_readable)
+
+    def _add_reader_later(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        # Listeners are attached one statement at a time on the user's thread while this thread
+        # may already run: a short grace lets `es.onopen = f; es.onmessage = g` both see the
+        # first events, as they would in a browser.
+        loop.call_later(_GRACE, self._add_reader, loop, fd)
 
     def _unwatch(self) -> None:
         loop, self._reader_loop = self._reader_loop, None
