@@ -253,11 +253,16 @@ impl NativeSource {
         let source =
             EventSource::with_options(&url, options.into_core()?).map_err(construction_error)?;
         let wake = Arc::new(wake);
+        let notify = wake.clone();
         source.set_notify(Some(Box::new(move || {
             // NonBlocking: a full queue means a wake-up is already pending, and that one will
             // drain everything queued by then; dropping this one loses nothing.
-            wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
+            notify.call((), ThreadsafeFunctionCallMode::NonBlocking);
         })));
+        // Events queued before the notifier was installed would wait for a wake-up that never
+        // comes (the queue was already non-empty): wake once now.
+        wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        drop(wake);
         Ok(NativeSource {
             url: source.url().to_owned(),
             with_credentials: source.with_credentials(),
