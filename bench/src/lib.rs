@@ -1,1 +1,160 @@
-//! placeholder: being written
+//! Shared pieces of the parser benchmarks: generated corpora, chunking, and one driver per
+//! parser (ours and the peers), each fed the same `Bytes` chunks.
+//!
+//! Run: `cargo bench -p eventsource-bench --bench parser` and
+//! `cargo run --release -p eventsource-bench --bin alloc_count`.
+
+use bytes::Bytes;
+use eventsource_core::Text;
+use eventsource_core::parser::{Item, Parser};
+use futures::StreamExt;
+
+/// The size of each generated corpus, in bytes (about).
+pub const CORPUS_BYTES: usize = 4 << 20;
+
+/// The chunk sizes every corpus is fed in.
+pub const CHUNK_SIZES: [usize; 2] = [4 << 10, 64 << 10];
+
+/// A named corpus.
+pub struct Corpus {
+    pub name: &'static str,
+    pub bytes: Bytes,
+    /// The number of events a spec-exact parser dispatches on it.
+    pub events: usize,
+}
+
+/// A small deterministic generator (xorshift), so corpora are the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const WORDS: [&str; 12] =
+    ["the", "model", "token", "stream", "of", "events", "and", "a", "reply", "word", "é", "😀"];
+
+fn llm_event(rng: &mut Rng, eol: &str) -> String {
+    let w = WORDS[rng.below(WORDS.len() as u64) as usize];
+    format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\" {w}\"}}}}]}}{eol}{eol}")
+}
+
+fn json_1k(rng: &mut Rng, id: u64) -> String {
+    let mut items = String::new();
+    while items.len() < 960 {
+        let w = WORDS[rng.below(WORDS.len() as u64) as usize];
+        items.push_str(&format!("{{\"k\":{},\"v\":\"{w}\"}},", rng.below(100000)));
+    }
+    items.pop();
+    format!("id: {id}\ndata: {{\"id\":{id},\"items\":[{items}]}}\n\n")
+}
+
+fn multi_line(rng: &mut Rng) -> String {
+    let mut s = String::from("event: chunk\n");
+    for _ in 0..5 {
+        let w = WORDS[rng.below(WORDS.len() as u64) as usize];
+        s.push_str(&format!("data: a line of text with a {w} in it, {}\n", rng.below(1000)));
+    }
+    s.push('\n');
+    s
+}
+
+fn build(name: &'static str, mut gen_event: impl FnMut(&mut Rng, u64) -> (String, bool)) -> Corpus {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut s = String::with_capacity(CORPUS_BYTES + 4096);
+    let mut events = 0;
+    let mut i = 0;
+    while s.len() < CORPUS_BYTES {
+        let (e, dispatches) = gen_event(&mut rng, i);
+        s.push_str(&e);
+        events += usize::from(dispatches);
+        i += 1;
+    }
+    Corpus { name, bytes: Bytes::from(s), events }
+}
+
+/// All corpora: tiny, LLM-token, ~1 KB JSON, multi-line, CRLF, mixed.
+pub fn corpora() -> Vec<Corpus> {
+    vec![
+        build("small", |rng, _| (format!("data: tok{}\n\n", rng.below(10)), true)),
+        build("llm_token", |rng, _| (llm_event(rng, "\n"), true)),
+        build("json_1k", |rng, i| (json_1k(rng, i), true)),
+        build("multi_line", |rng, _| (multi_line(rng), true)),
+        build("crlf", |rng, _| (llm_event(rng, "\r\n"), true)),
+        build("mixed", |rng, i| match rng.below(10) {
+            0 => (": keep-alive\n\n".to_string(), false),
+            1 => (json_1k(rng, i), true),
+            2 => (multi_line(rng), true),
+            3 => (format!("event: update\nid: {i}\ndata: {}\n\n", rng.below(1 << 20)), true),
+            4 => ("retry: 3000\n".to_string(), false),
+            5 => (llm_event(rng, "\r\n"), true),
+            _ => (llm_event(rng, "\n"), true),
+        }),
+    ]
+}
+
+/// Cuts `bytes` into chunks of `size` that share its buffer (like network reads from hyper).
+pub fn chunk(bytes: &Bytes, size: usize) -> Vec<Bytes> {
+    (0..bytes.len()).step_by(size).map(|i| bytes.slice(i..(i + size).min(bytes.len()))).collect()
+}
+
+/// Our parser: returns the number of dispatched events.
+pub fn run_ours(chunks: &[Bytes]) -> usize {
+    let mut p = Parser::new(16 << 20);
+    p.begin_stream(Text::from_static("http://127.0.0.1:8080"));
+    let mut n = 0;
+    let mut emit = |item: Item| {
+        if let Item::Message(m) = item {
+            n += 1;
+            std::hint::black_box(&m);
+        }
+    };
+    for c in chunks {
+        p.feed(c.clone(), &mut emit).expect("parse");
+    }
+    n
+}
+
+/// `sse-stream` (0.3, `SseByteStream`): returns the number of blocks with data.
+pub fn run_sse_stream(chunks: &[Bytes]) -> usize {
+    let input = futures::stream::iter(chunks.iter().cloned().map(Ok::<Bytes, std::io::Error>));
+    let mut s = sse_stream::SseByteStream::new(input);
+    futures::executor::block_on(async {
+        let mut n = 0;
+        while let Some(ev) = s.next().await {
+            let ev = ev.expect("parse");
+            if ev.data.is_some() {
+                n += 1;
+            }
+            std::hint::black_box(&ev);
+        }
+        n
+    })
+}
+
+/// `eventsource-stream` (0.2): returns the number of events.
+pub fn run_eventsource_stream(chunks: &[Bytes]) -> usize {
+    let input = futures::stream::iter(chunks.iter().cloned().map(Ok::<Bytes, std::io::Error>));
+    let mut s = eventsource_stream::EventStream::new(input);
+    futures::executor::block_on(async {
+        let mut n = 0;
+        while let Some(ev) = s.next().await {
+            let ev = ev.expect("parse");
+            n += 1;
+            std::hint::black_box(&ev);
+        }
+        n
+    })
+}
+
+/// The floor: count LFs with `memchr` (no parsing at all).
+pub fn run_memchr_lines(chunks: &[Bytes]) -> usize {
+    chunks.iter().map(|c| memchr::memchr_iter(b'\n', c).count()).sum()
+}
