@@ -108,7 +108,8 @@ pub fn chunk(bytes: &Bytes, size: usize) -> Vec<Bytes> {
 /// Our parser: returns the number of dispatched events.
 pub fn run_ours(chunks: &[Bytes]) -> usize {
     let mut p = Parser::new(16 << 20);
-    p.begin_stream(Text::from_static("http://127.0.0.1:8080"));
+    // As the connection code does: the origin is a shared string, cloned into each event.
+    p.begin_stream(Text::from("http://127.0.0.1:8080"));
     let mut n = 0;
     let mut emit = |item: Item| {
         if let Item::Message(m) = item {

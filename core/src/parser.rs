@@ -486,8 +486,8 @@ impl Parser {
         emit(Item::Message(MessageEvent {
             event_type,
             data,
-            last_event_id: self.last_event_id.clone(),
-            origin: self.origin.clone(),
+            last_event_id: share(&self.last_event_id),
+            origin: share(&self.origin),
         }));
     }
 }
@@ -499,6 +499,13 @@ fn decode_value(src: Src<'_>, value: &[u8]) -> Text {
         Src::Chunk(chunk) => to_text(chunk.slice_ref(value)),
         Src::Carry => to_text(Bytes::copy_from_slice(value)),
     }
+}
+
+/// A clone of `t`, free when `t` is empty (no call through the `Bytes` vtable): most streams
+/// have no ids.
+#[inline]
+fn share(t: &Text) -> Text {
+    if t.is_empty() { Text::new() } else { t.clone() }
 }
 
 /// Lossy UTF-8 decoding that keeps valid input without copying.
