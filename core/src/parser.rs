@@ -256,8 +256,22 @@ impl Parser {
         let mut start = pos;
         while let Some(off) = find_eol(&buf[start..]) {
             let eol = start + off;
-            self.process_line(Src::Chunk(chunk), &buf[start..eol], emit)?;
-            start = self.after_eol(buf, eol);
+            let line = &buf[start..eol];
+            let next = self.after_eol(buf, eol);
+            // Fast path: the whole event is one `data:` line and the blank line, in this chunk.
+            if let (Data::None, Some(b'\n' | b'\r'), Some(v)) =
+                (&self.data_state, buf.get(next), line.strip_prefix(b"data:"))
+            {
+                if line.len() > self.max_event_size {
+                    return Err(self.too_large_line());
+                }
+                let data = to_text(chunk.slice_ref(v.strip_prefix(b" ").unwrap_or(v)));
+                self.emit_message(data, emit);
+                start = self.after_eol(buf, next);
+                continue;
+            }
+            self.process_line(Src::Chunk(chunk), line, emit)?;
+            start = next;
         }
 
         // The trailing partial line.
@@ -461,12 +475,12 @@ impl Parser {
     /// The blank line: dispatch the event (§6.6).
     #[inline]
     fn dispatch(&mut self, emit: &mut impl FnMut(Item)) {
-        if self.id_changed {
-            self.id_changed = false;
-            self.last_event_id = self.id_buf.clone();
-        }
         let data = match std::mem::take(&mut self.data_state) {
             Data::None => {
+                if self.id_changed {
+                    self.id_changed = false;
+                    self.last_event_id = self.id_buf.clone();
+                }
                 self.event_type = None;
                 return;
             }
@@ -482,6 +496,16 @@ impl Parser {
                 t
             }
         };
+        self.emit_message(data, emit);
+    }
+
+    /// Dispatch steps 3–5 for a non-empty data buffer, given as `data` (without its final LF).
+    #[inline]
+    fn emit_message(&mut self, data: Text, emit: &mut impl FnMut(Item)) {
+        if self.id_changed {
+            self.id_changed = false;
+            self.last_event_id = self.id_buf.clone();
+        }
         let event_type = self.event_type.take().unwrap_or(Text::from_static("message"));
         emit(Item::Message(MessageEvent {
             event_type,
