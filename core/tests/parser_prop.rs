@@ -70,16 +70,10 @@ impl Reference {
                     data.push('\n');
                 }
                 "event" => event_type = value.to_string(),
-                "id" => {
-                    if !value.contains('\0') {
-                        id_buffer = value.to_string();
-                    }
-                }
-                "retry" => {
-                    if !value.is_empty() && value.chars().all(|c| c.is_ascii_digit()) {
-                        let ms = value.parse::<u128>().map_or(u128::MAX, |v| v);
-                        items.push(Out::Retry(ms.min(u128::from(MAX_RETRY_MS)) as u64));
-                    }
+                "id" if !value.contains('\0') => id_buffer = value.to_string(),
+                "retry" if !value.is_empty() && value.chars().all(|c| c.is_ascii_digit()) => {
+                    let ms = value.parse::<u128>().unwrap_or(u128::MAX);
+                    items.push(Out::Retry(ms.min(u128::from(MAX_RETRY_MS)) as u64));
                 }
                 _ => {}
             }
