@@ -1,0 +1,106 @@
+"""asyncio: async iteration, two sources in one loop, callbacks on the creating loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+from eventsource_native import CLOSED, OPEN, EventSource, HTTPStatusError
+
+
+def test_two_sources_in_one_loop_without_threads(server: Any) -> None:
+    async def consume(url: str, limit: int) -> list[str]:
+        out: list[str] = []
+        async with EventSource(url, retry=0.05) as es:
+            async for ev in es:
+                out.append(ev.data)
+                if len(out) == limit:
+                    break
+        return out
+
+    async def main() -> tuple[list[str], list[str], int]:
+        before = threading.active_count()
+        a = server.script(server.token(), c1="data: a1\n\ndata: a2\n\n", c2="data: a3\n\n")
+        b = server.url("stream?count=300&rate=2000")
+        ra, rb = await asyncio.gather(consume(a, 3), consume(b, 300))
+        return ra, rb, threading.active_count() - before
+
+    ra, rb, new_threads = asyncio.run(main())
+    assert ra == ["a1", "a2", "a3"]
+    assert len(rb) == 300 and rb[0].startswith('{"seq":1,')
+    assert new_threads <= 0  # no thread per source (the core's runtime threads pre-exist)
+
+
+def test_async_fatal_error_raises(server: Any) -> None:
+    async def main() -> None:
+        es = EventSource(server.script(server.token(), s1="503"))
+        with pytest.raises(HTTPStatusError) as info:
+            async for _ in es:
+                pass
+        assert info.value.status == 503
+        assert es.ready_state == CLOSED
+
+    asyncio.run(main())
+
+
+def test_callbacks_run_on_the_creating_loop(server: Any) -> None:
+    async def main() -> None:
+        loop_thread = threading.get_ident()
+        threads: set[int] = set()
+        got: list[str] = []
+        done = asyncio.Event()
+        es = EventSource(server.script(server.token(), c1="data: 1\n\ndata: 2\n\n", hold1="1"))
+
+        def on(ev: Any) -> None:
+            threads.add(threading.get_ident())
+            got.append(ev.data)
+            assert es.ready_state == OPEN
+            if len(got) == 2:
+                done.set()
+
+        es.onmessage = on
+        await asyncio.wait_for(done.wait(), 5)
+        es.close()
+        assert threads == {loop_thread}
+        assert got == ["1", "2"]
+
+    asyncio.run(main())
+
+
+def test_close_ends_async_iteration(server: Any) -> None:
+    async def main() -> list[Any]:
+        es = EventSource(server.script(server.token(), hold1="1"))
+        asyncio.get_running_loop().call_later(0.2, es.close)
+        return [ev async for ev in es]
+
+    assert asyncio.run(main()) == []
+
+
+def test_close_from_another_thread_wakes_async_iteration(server: Any) -> None:
+    async def main() -> list[Any]:
+        es = EventSource(server.script(server.token(), hold1="1"))
+        threading.Timer(0.2, es.close).start()
+        return [ev async for ev in es]
+
+    assert asyncio.run(asyncio.wait_for(main(), 5)) == []
+
+
+def test_cancelling_an_async_iteration(server: Any) -> None:
+    async def main() -> None:
+        es = EventSource(server.script(server.token(), hold1="1"))
+
+        async def it() -> None:
+            async for _ in es:
+                pass
+
+        task = asyncio.ensure_future(it())
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        es.close()
+
+    asyncio.run(main())
