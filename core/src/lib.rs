@@ -18,6 +18,8 @@ mod runtime;
 #[cfg(feature = "client")]
 mod source;
 mod text;
+#[cfg(feature = "client")]
+mod transport;
 
 pub use error::{Error, ErrorKind};
 pub use event::{ErrorEvent, Event, MessageEvent, ReadyState};

@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use once_cell::sync::Lazy;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Client, Method, StatusCode, Url};
 use tokio::task::JoinHandle;
+use url::Url;
 
 use crate::parser::{Item, Parser};
+use crate::transport::{Client, CookieJar, RequestParts, Response};
 use crate::{Error, ErrorEvent, ErrorKind, Event, Options, ReadyState, Text};
 
 // ---------------------------------------------------------------------------------------------
@@ -463,34 +463,40 @@ impl Drop for QueueHandler {
 // The request, validated once.
 
 struct RequestSpec {
-    method: Method,
-    headers: HeaderMap,
+    method: String,
+    /// The user's headers, validated (ours are added by the transport).
+    headers: Vec<(String, String)>,
     body: Option<Bytes>,
+}
+
+/// RFC 9110 `token` (header names, methods).
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 impl RequestSpec {
     fn new(o: &Options) -> Result<RequestSpec, Error> {
         let invalid = |msg: String| Error::new(ErrorKind::InvalidOption, msg);
-        let method = Method::from_bytes(o.method.as_bytes())
-            .map_err(|_| invalid(format!("invalid HTTP method {:?}", o.method)))?;
-        let mut headers = HeaderMap::new();
+        if !is_token(&o.method) {
+            return Err(invalid(format!("invalid HTTP method {:?}", o.method)));
+        }
+        let mut headers = Vec::with_capacity(o.headers.len());
         for (name, value) in &o.headers {
-            let n = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| invalid(format!("invalid header name {name:?}")))?;
-            if n == "last-event-id" {
+            if !is_token(name) {
+                return Err(invalid(format!("invalid header name {name:?}")));
+            }
+            if name.eq_ignore_ascii_case("last-event-id") {
                 return Err(invalid(
                     "set Last-Event-ID with the last_event_id option, not as a header".into(),
                 ));
             }
-            let v = HeaderValue::from_str(value).map_err(|_| {
-                invalid(format!("invalid value for header {name:?}: control characters or non-ASCII are not allowed"))
-            })?;
-            headers.append(n, v);
-        }
-        // The spec's request headers. Accept is fixed; cache headers only if not given (Fetch).
-        headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static("text/event-stream"));
-        for h in [reqwest::header::CACHE_CONTROL, reqwest::header::PRAGMA] {
-            headers.entry(h).or_insert(HeaderValue::from_static("no-cache"));
+            if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b >= 0x7f) {
+                return Err(invalid(format!(
+                    "invalid value for header {name:?}: control characters or non-ASCII are not allowed"
+                )));
+            }
+            // The spec's Accept is fixed: a user Accept is dropped by the transport.
+            headers.push((name.clone(), value.clone()));
         }
         if o.last_event_id.as_ref().is_some_and(|id| id.contains(['\r', '\n', '\0'])) {
             return Err(invalid("last_event_id must not contain CR, LF or NUL".into()));
@@ -504,12 +510,12 @@ impl RequestSpec {
                 o.backoff
             )));
         }
-        Ok(RequestSpec { method, headers, body: o.body.clone().map(Bytes::from) })
+        Ok(RequestSpec { method: o.method.clone(), headers, body: o.body.clone().map(Bytes::from) })
     }
 }
 
 // ---------------------------------------------------------------------------------------------
-// reqwest clients, shared between sources with the same transport settings.
+// Transport clients, shared between sources with the same transport settings.
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct ClientKey {
@@ -520,9 +526,9 @@ struct ClientKey {
     accept_invalid_certs: bool,
 }
 
-static CLIENTS: Lazy<Mutex<HashMap<ClientKey, Client>>> = Lazy::new(Default::default);
+static CLIENTS: Lazy<Mutex<HashMap<ClientKey, Arc<Client>>>> = Lazy::new(Default::default);
 
-fn client_for(o: &Options) -> Result<Client, Error> {
+fn client_for(o: &Options) -> Result<Arc<Client>, Error> {
     let key = ClientKey {
         connect_timeout: o.connect_timeout,
         max_redirects: o.max_redirects,
@@ -530,45 +536,15 @@ fn client_for(o: &Options) -> Result<Client, Error> {
         ca_certs: o.ca_certs.clone(),
         accept_invalid_certs: o.accept_invalid_certs,
     };
-    // A cookie jar belongs to one source, so credentialed sources get a client of their own.
-    if o.with_credentials {
-        return build_client(&key, true);
-    }
     let mut clients = lock(&CLIENTS);
     if let Some(c) = clients.get(&key) {
         return Ok(c.clone());
     }
-    let client = build_client(&key, false)?;
+    let client = Arc::new(Client::new(o)?);
     if clients.len() < 64 {
         clients.insert(key, client.clone());
     }
     Ok(client)
-}
-
-fn build_client(key: &ClientKey, cookies: bool) -> Result<Client, Error> {
-    let invalid = |msg: String| Error::new(ErrorKind::InvalidOption, msg);
-    let mut b = Client::builder()
-        .redirect(reqwest::redirect::Policy::limited(key.max_redirects))
-        .cookie_store(cookies)
-        .tcp_nodelay(true)
-        .danger_accept_invalid_certs(key.accept_invalid_certs);
-    if let Some(t) = key.connect_timeout {
-        b = b.connect_timeout(t);
-    }
-    if let Some(p) = &key.proxy {
-        let proxy = reqwest::Proxy::all(p.as_str())
-            .map_err(|e| invalid(format!("invalid proxy URL {p:?}: {e}")))?;
-        b = b.proxy(proxy);
-    }
-    if let Some(path) = &key.ca_certs {
-        let pem = std::fs::read(path)
-            .map_err(|e| invalid(format!("cannot read ca_certs file {}: {e}", path.display())))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            invalid(format!("ca_certs file {} is not a PEM bundle: {e}", path.display()))
-        })?;
-        b = b.tls_certs_merge(certs);
-    }
-    b.build().map_err(|e| invalid(format!("cannot build the HTTP client: {e}")).with_source(e))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -576,8 +552,10 @@ fn build_client(key: &ClientKey, cookies: bool) -> Result<Client, Error> {
 
 struct Connection {
     shared: Arc<Shared>,
-    client: Client,
+    client: Arc<Client>,
     request: RequestSpec,
+    /// The cookie jar of a `with_credentials` source.
+    jar: Option<CookieJar>,
     handler: Box<dyn Handler>,
     parser: Parser,
     /// The reconnection time (spec), changed by `retry:`.
@@ -602,7 +580,7 @@ enum Outcome {
 impl Connection {
     fn new(
         shared: Arc<Shared>,
-        client: Client,
+        client: Arc<Client>,
         request: RequestSpec,
         o: &Options,
         handler: Box<dyn Handler>,
@@ -615,6 +593,7 @@ impl Connection {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let seed = now.as_nanos() as u64 ^ (Arc::as_ptr(&shared) as u64);
         Connection {
+            jar: o.with_credentials.then(CookieJar::default),
             shared,
             client,
             request,
@@ -680,84 +659,88 @@ impl Connection {
         Duration::from_secs_f64(secs)
     }
 
-    fn build_request(&self) -> reqwest::RequestBuilder {
-        let mut headers = self.request.headers.clone();
-        let id = self.parser.last_event_id();
-        if !id.is_empty() {
-            // The parser never produces CR, LF or NUL in an id, and the option is checked.
-            if let Ok(v) = HeaderValue::from_bytes(id.as_bytes()) {
-                headers.insert("last-event-id", v);
-            }
-        }
-        let mut req = self
-            .client
-            .request(self.request.method.clone(), self.shared.url.clone())
-            .headers(headers);
-        if let Some(body) = &self.request.body {
-            req = req.body(body.clone());
-        }
-        req
-    }
-
     async fn connect_and_stream(&mut self) -> Outcome {
-        let send = self.build_request().send();
-        let response = match self.read_timeout {
-            Some(t) => match tokio::time::timeout(t, send).await {
-                Ok(r) => r,
-                Err(_) => {
-                    let msg = format!("no response headers within the read timeout ({t:?})");
-                    return Outcome::Reestablish(Error::new(ErrorKind::Timeout, msg));
-                }
-            },
-            None => send.await,
+        let id = self.parser.last_event_id().as_bytes();
+        // The parser never produces CR, LF or NUL in an id, and the option is checked; other
+        // control characters cannot go in a header, so such an id is not sent.
+        let id = (!id.is_empty() && !id.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f))
+            .then_some(id);
+        let req = RequestParts {
+            method: &self.request.method,
+            headers: &self.request.headers,
+            body: self.request.body.as_ref(),
+            last_event_id: id,
         };
-        let mut response = match response {
+        // Boxed: connecting (DNS, TLS handshake) needs far more state than streaming.
+        let opened = Box::pin(self.client.open(
+            &self.shared.url,
+            &req,
+            self.jar.as_mut(),
+            self.read_timeout,
+        ))
+        .await;
+        let response = match opened {
             Ok(r) => r,
             Err(e) => return request_error(e),
         };
         if let Err(e) = check_response(&response) {
             return Outcome::Fail(e);
         }
+        let Response { origin, mut body, .. } = response;
         // Announce the connection.
         self.failures = 0;
         self.shared.set_state(ReadyState::Open);
         self.deliver(Event::Open).await;
-        let origin = Text::from(response.url().origin().ascii_serialization());
-        self.parser.begin_stream(origin);
+        self.parser.begin_stream(Text::from(origin));
         loop {
-            let chunk = match self.read_timeout {
-                Some(t) => match tokio::time::timeout(t, response.chunk()).await {
-                    Ok(c) => c,
-                    Err(_) => {
-                        let msg = format!("no data for {t:?} (read timeout)");
-                        return Outcome::Reestablish(Error::new(ErrorKind::Timeout, msg));
-                    }
-                },
-                None => response.chunk().await,
-            };
-            match chunk {
-                Ok(Some(bytes)) => {
-                    let mut batch = std::mem::take(&mut self.batch);
-                    let mut retry = None;
-                    let res = self.parser.feed(bytes, &mut |item| match item {
-                        Item::Message(m) => batch.push(Event::Message(m)),
-                        Item::Retry(ms) => retry = Some(ms),
-                    });
-                    if let Some(ms) = retry {
-                        self.reconnection_time = Duration::from_millis(ms);
-                    }
-                    self.deliver_batch(&mut batch).await;
-                    self.batch = batch;
-                    if let Err(e) = res {
-                        return Outcome::Fail(e);
-                    }
+            // Parse what is buffered (the bytes that came with the head, then each read).
+            let mut batch = std::mem::take(&mut self.batch);
+            let mut retry = None;
+            let mut parse_error = None;
+            let parser = &mut self.parser;
+            let framing = body.decode(&mut |bytes| {
+                if parse_error.is_some() {
+                    return;
                 }
-                Ok(None) => {
+                let res = parser.feed(bytes, &mut |item| match item {
+                    Item::Message(m) => batch.push(Event::Message(m)),
+                    Item::Retry(ms) => retry = Some(ms),
+                });
+                if let Err(e) = res {
+                    parse_error = Some(e);
+                }
+            });
+            if let Some(ms) = retry {
+                self.reconnection_time = Duration::from_millis(ms);
+            }
+            self.deliver_batch(&mut batch).await;
+            self.batch = batch;
+            if let Some(e) = parse_error {
+                return Outcome::Fail(e);
+            }
+            match framing {
+                Ok(false) => {}
+                Ok(true) => {
                     return Outcome::Reestablish(Error::new(
                         ErrorKind::StreamEnded,
                         "the server ended the stream",
                     ));
                 }
+                Err(e) => return Outcome::Reestablish(e),
+            }
+            let read = match self.read_timeout {
+                Some(t) => match tokio::time::timeout(t, body.read()).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        let msg = format!("no data for {t:?} (read timeout)");
+                        return Outcome::Reestablish(Error::new(ErrorKind::Timeout, msg));
+                    }
+                },
+                None => body.read().await,
+            };
+            match read {
+                Ok(true) => {}
+                Ok(false) => return Outcome::Reestablish(body.eof_error()),
                 Err(e) => {
                     let msg = format!("the connection broke while reading the stream: {e}");
                     return Outcome::Reestablish(
@@ -803,19 +786,20 @@ impl Connection {
 }
 
 /// Status and Content-Type checks of HTML §9.2.4.
-fn check_response(response: &reqwest::Response) -> Result<(), Error> {
-    let status = response.status();
-    if status != StatusCode::OK {
-        let reason = status.canonical_reason().unwrap_or("");
-        let msg = match status.as_u16() {
+fn check_response(response: &Response) -> Result<(), Error> {
+    let status = response.status;
+    if status != 200 {
+        let msg = match status {
             204 => "the server answered 204 No Content: it asks the client to stop reconnecting"
                 .to_owned(),
-            s => format!("the server answered HTTP {s} {reason} (EventSource needs 200)"),
+            s => {
+                format!("the server answered HTTP {s} {} (EventSource needs 200)", response.reason)
+            }
         };
-        return Err(Error::new(ErrorKind::HttpStatus, msg).with_status(status.as_u16()));
+        return Err(Error::new(ErrorKind::HttpStatus, msg).with_status(status));
     }
-    let ctype = response.headers().get(reqwest::header::CONTENT_TYPE);
-    let essence = ctype.and_then(|v| v.to_str().ok()).map(|v| {
+    let ctype = response.content_type.as_deref();
+    let essence = ctype.and_then(|v| std::str::from_utf8(v).ok()).map(|v| {
         v.split(';')
             .next()
             .unwrap_or("")
@@ -824,7 +808,7 @@ fn check_response(response: &reqwest::Response) -> Result<(), Error> {
     });
     if essence.as_deref() != Some("text/event-stream") {
         let got = match ctype {
-            Some(v) => format!("{:?}", String::from_utf8_lossy(v.as_bytes())),
+            Some(v) => format!("{:?}", String::from_utf8_lossy(v)),
             None => "no Content-Type".to_owned(),
         };
         let msg = format!(
@@ -835,22 +819,8 @@ fn check_response(response: &reqwest::Response) -> Result<(), Error> {
     Ok(())
 }
 
-/// Classifies an error from sending the request (before any response).
-fn request_error(e: reqwest::Error) -> Outcome {
-    if e.is_redirect() {
-        let msg = format!("too many redirects: {e}");
-        return Outcome::Fail(Error::new(ErrorKind::TooManyRedirects, msg).with_source(e));
-    }
-    if e.is_builder() {
-        let msg = format!("cannot build the request: {e}");
-        return Outcome::Fail(Error::new(ErrorKind::InvalidOption, msg).with_source(e));
-    }
-    let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Connect };
-    let mut msg = format!("cannot connect: {e}");
-    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
-    while let Some(s) = src {
-        msg.push_str(&format!(": {s}"));
-        src = s.source();
-    }
-    Outcome::Reestablish(Error::new(kind, msg).with_source(e))
+/// Classifies an error from opening the stream (before any response was accepted): fatal ones
+/// (too many redirects, a redirect to another scheme, bad TLS settings) fail the connection.
+fn request_error(e: Error) -> Outcome {
+    if e.is_fatal() { Outcome::Fail(e) } else { Outcome::Reestablish(e) }
 }

@@ -125,7 +125,9 @@ fn open(url: &str, o: Options) -> EventSource {
 #[test]
 fn s11_01_connecting_at_first_and_no_sync_event() {
     let t = token();
-    let es = open(&script(&t, &[b"data: x\n\n"], ""), fast());
+    // The head is delayed so that a preempted test thread cannot see the stream open already
+    // (the connection runs on another thread and takes well under a millisecond on loopback).
+    let es = open(&script(&t, &[b"data: x\n\n"], "&delay1=300"), fast());
     assert_eq!(es.ready_state(), ReadyState::Connecting);
     let mut buf = Vec::new();
     assert_eq!(es.try_recv_many(&mut buf, 10), 0);
@@ -380,6 +382,9 @@ fn s11_24_close_inside_error_handler_stops_reconnection() {
     let slot: Arc<Mutex<Option<EventSource>>> = Arc::default();
     let (tx, rx) = mpsc::channel();
     let s2 = slot.clone();
+    // Hold the slot while constructing: the handler runs on another thread and may get its
+    // first events before `with_handler` returns here; it waits for the handle.
+    let mut held = slot.lock().unwrap();
     let es = EventSource::with_handler(&url, fast(), move |e: Event| {
         if let (Event::Error(_), Some(es)) = (&e, s2.lock().unwrap().as_ref()) {
             es.close();
@@ -388,7 +393,8 @@ fn s11_24_close_inside_error_handler_stops_reconnection() {
         let _ = tx.send(describe(&e));
     })
     .unwrap();
-    *slot.lock().unwrap() = Some(es);
+    *held = Some(es);
+    drop(held);
     let mut got = Vec::new();
     while let Ok(e) = rx.recv_timeout(Duration::from_millis(700)) {
         got.push(e);
@@ -654,6 +660,9 @@ fn handler_trace(url: &str, stop: fn(&Event) -> bool) -> Vec<String> {
     let slot: Arc<Mutex<Option<Arc<EventSource>>>> = Arc::default();
     let (tx, rx) = mpsc::channel();
     let s2 = slot.clone();
+    // Held while constructing, so a handler that runs before `with_handler` returns waits
+    // for the handle.
+    let mut held = slot.lock().unwrap();
     let es = EventSource::with_handler(url, fast(), move |e: Event| {
         let _ = tx.send(describe(&e));
         if stop(&e) {
@@ -663,7 +672,8 @@ fn handler_trace(url: &str, stop: fn(&Event) -> bool) -> Vec<String> {
     })
     .unwrap();
     let es = Arc::new(es);
-    *slot.lock().unwrap() = Some(es.clone());
+    *held = Some(es.clone());
+    drop(held);
     let mut got = Vec::new();
     while let Ok(e) = rx.recv_timeout(Duration::from_millis(800)) {
         got.push(e);
