@@ -56,6 +56,8 @@ const KINDS = [
 // One word buffer for every source: take() fills it and the dispatch loop reads it before the
 // next take() can run (take() is only ever called from a fresh task, never from a listener).
 const META = new Uint32Array(1 << 15)
+// Chunks (one take() each, at most ~96 KiB of text or ~4,600 events) per task.
+const DRAIN_CHUNKS = 16
 
 // ---------------------------------------------------------------------------------------------
 // Options: the WHATWG dictionary (withCredentials) plus this package's extensions.
@@ -259,17 +261,25 @@ class EventSource extends EventTarget {
     this.addEventListener(type, rec.listener)
   }
 
-  // Called on this thread by the native wake-up, and again (setImmediate) while more is queued.
+  // Called on this thread by the native wake-up. Takes what is queued, a chunk at a time; after
+  // DRAIN_CHUNKS chunks it yields to the event loop (setImmediate) so that timers and other I/O
+  // still run during a flood.
   #drain() {
-    if (this.#readyState === CLOSED) return
-    const text = this.#native.take(META)
-    const words = META[0]
-    const more = META[1] === 1
-    try {
-      if (words !== 0) this.#dispatchAll(text, words)
-    } finally {
-      if (more && this.#readyState !== CLOSED) setImmediate(this.#continue)
+    let more = true
+    for (let chunk = 0; more && chunk < DRAIN_CHUNKS; chunk++) {
+      if (this.#readyState === CLOSED) return
+      const text = this.#native.take(META)
+      const words = META[0]
+      more = META[1] === 1
+      if (words === 0) continue
+      try {
+        this.#dispatchAll(text, words)
+      } catch (err) {
+        if (more) setImmediate(this.#continue)
+        throw err
+      }
     }
+    if (more && this.#readyState !== CLOSED) setImmediate(this.#continue)
   }
 
   #dispatchAll(text, words) {

@@ -1,0 +1,227 @@
+// Node benchmark: eventsource-native vs the `eventsource` package (v5, the drop-in peer) and
+// `eventsource-client`, on one loopback stream from the release testserver (/stream).
+//
+//     make -C node bench                      # builds, installs the peers, writes bench/RESULTS.md
+//     node bench/node/bench.mjs [--write bench/RESULTS.md] [--reps 3]
+//
+// Each run is a fresh child process that opens one source, handles COUNT events (the listener
+// reads e.data.length so every string is materialized) and reports wall time and process CPU
+// (user + system, all threads: the Rust runtime's included). The median of the runs is kept.
+// MB/s counts event data bytes (the `data:` payloads).
+import { spawn } from 'node:child_process'
+import { readFileSync, writeFileSync, existsSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const ROOT = path.resolve(HERE, '..', '..')
+
+// ---------------------------------------------------------------------------------------------
+// Child: one client, one stream.
+
+async function child([client, url, countStr]) {
+  const count = Number(countStr)
+  let n = 0
+  let bytes = 0
+  let t0
+  let c0
+  const done = () => {
+    const wall = (performance.now() - t0) / 1000
+    const cpu = process.cpuUsage(c0)
+    process.stdout.write(JSON.stringify({ n, bytes, wall, cpu: (cpu.user + cpu.system) / 1e6 }) + '\n')
+    process.exit(0)
+  }
+  const fail = (msg) => {
+    process.stderr.write(`${client}: ${msg} after ${n} events\n`)
+    process.exit(1)
+  }
+  if (client === 'eventsource-native') {
+    const { EventSource } = await import(path.join(ROOT, 'node', 'index.mjs'))
+    t0 = performance.now()
+    c0 = process.cpuUsage()
+    const es = new EventSource(url)
+    es.addEventListener('message', (e) => {
+      bytes += e.data.length
+      if (++n === count) done()
+    })
+    es.onerror = (e) => fail(`error ${e.message}`)
+  } else if (client === 'eventsource') {
+    const { EventSource } = await import('eventsource')
+    t0 = performance.now()
+    c0 = process.cpuUsage()
+    const es = new EventSource(url)
+    es.addEventListener('message', (e) => {
+      bytes += e.data.length
+      if (++n === count) done()
+    })
+    es.onerror = (e) => fail(`error ${e.message}`)
+  } else if (client === 'eventsource-client') {
+    const { createEventSource } = await import('eventsource-client')
+    t0 = performance.now()
+    c0 = process.cpuUsage()
+    createEventSource({
+      url,
+      onMessage: (m) => {
+        bytes += m.data.length
+        if (++n === count) done()
+      },
+    })
+  } else if (client === 'js-ceiling') {
+    // No network: create and dispatch `count` MessageEvents of the same data on an EventTarget.
+    const data = Array.from({ length: 64 }, (_, i) => `{"seq":${i},"payload":"${'x'.repeat(Number(url))}"}`)
+    const target = new EventTarget()
+    target.addEventListener('message', (e) => {
+      bytes += e.data.length
+      ++n
+    })
+    t0 = performance.now()
+    c0 = process.cpuUsage()
+    for (let i = 0; i < count; i++) {
+      target.dispatchEvent(new MessageEvent('message', { data: data[i & 63], origin: 'http://x', lastEventId: '' }))
+    }
+    done()
+  } else {
+    fail(`unknown client ${client}`)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent: start the testserver, run the matrix, print and (optionally) write the table.
+
+function runChild(args) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      cwd: HERE,
+    })
+    let out = ''
+    p.stdout.on('data', (d) => (out += d))
+    const timer = setTimeout(() => p.kill('SIGKILL'), 120_000)
+    p.on('exit', (code) => {
+      clearTimeout(timer)
+      if (code === 0) resolve(JSON.parse(out))
+      else reject(new Error(`${args[0]} exited ${code}`))
+    })
+  })
+}
+
+async function startServer() {
+  const bin = path.join(ROOT, 'target', 'release', 'testserver')
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: cargo build --release -p testserver`)
+  const p = spawn(bin, ['--exit-on-eof'], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const line = await new Promise((resolve) => p.stdout.once('data', (d) => resolve(String(d).split('\n')[0])))
+  return { base: line.replace('listening on ', '').trim(), stop: () => p.kill() }
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+async function main(argv) {
+  const reps = Number(argv[argv.indexOf('--reps') + 1] || 3) || 3
+  const writeTo = argv.includes('--write') ? argv[argv.indexOf('--write') + 1] : undefined
+  const server = await startServer()
+  const workloads = [
+    { name: 'small (16 B data)', size: 16, count: 2_000_000 },
+    { name: '1 KB JSON data', size: 1024, count: 200_000 },
+  ]
+  const clients = ['eventsource-native', 'eventsource', 'eventsource-client']
+  const results = []
+  try {
+    for (const w of workloads) {
+      const url = `${server.base}/stream?count=${w.count}&size=${w.size}`
+      for (const client of [...clients, 'js-ceiling']) {
+        const runs = []
+        for (let i = 0; i < reps; i++) {
+          const arg = client === 'js-ceiling' ? String(Math.max(0, w.size - 24)) : url
+          runs.push(await runChild([client, arg, String(w.count)]))
+        }
+        const wall = median(runs.map((r) => r.wall))
+        const cpu = median(runs.map((r) => r.cpu))
+        const bytes = runs[0].bytes
+        const row = {
+          workload: w.name,
+          client,
+          events_s: w.count / wall,
+          mb_s: bytes / 1e6 / wall,
+          cpu_s: cpu,
+          cpu_per_mb: (cpu / (bytes / 1e6)) * 1000, // ms of CPU per MB
+          wall,
+        }
+        results.push(row)
+        console.error(
+          `${w.name.padEnd(18)} ${client.padEnd(19)} ${(row.events_s / 1e6).toFixed(2)} M ev/s  ` +
+            `${row.mb_s.toFixed(0).padStart(5)} MB/s  cpu ${row.cpu_s.toFixed(2)} s  ${row.cpu_per_mb.toFixed(1)} ms/MB`,
+        )
+      }
+    }
+  } finally {
+    server.stop()
+  }
+  const table = render(results, reps)
+  process.stdout.write(table)
+  if (writeTo) writeSection(writeTo, table)
+}
+
+function render(results, reps) {
+  const fmt = (x, d = 2) => x.toFixed(d)
+  const lines = []
+  lines.push('## Node')
+  lines.push('')
+  lines.push(
+    `\`make -C node bench\` (bench/node/bench.mjs): one loopback stream from the release testserver ` +
+      `(\`/stream?count=N&size=B\`, 16 KiB writes), one fresh Node ${process.version} process per run, ` +
+      `median of ${reps}; ${os.cpus().length} cores (${os.cpus()[0]?.model?.trim() ?? 'unknown CPU'}). ` +
+      'Every client counts events in its listener and reads `data.length`. CPU = user + system of the ' +
+      'whole process (all threads, the Rust runtime included); MB = event data bytes. ' +
+      '`js-ceiling` is no network at all: `new MessageEvent` + `dispatchEvent` in a loop, the most any ' +
+      'EventTarget-based client can reach.',
+  )
+  lines.push('')
+  for (const workload of [...new Set(results.map((r) => r.workload))]) {
+    const rows = results.filter((r) => r.workload === workload)
+    const ours = rows.find((r) => r.client === 'eventsource-native')
+    lines.push(`### ${workload}`)
+    lines.push('')
+    lines.push('| client | events/s | MB/s | CPU s | CPU ms/MB | vs eventsource-native (events/s) |')
+    lines.push('|---|---:|---:|---:|---:|---:|')
+    for (const r of rows) {
+      const ratio = r === ours ? '1.00×' : `${fmt(ours.events_s / r.events_s)}× faster`
+      lines.push(
+        `| ${r.client}${r.client === 'js-ceiling' ? ' (no I/O)' : ''} | ${fmt(r.events_s / 1e6)} M | ${fmt(r.mb_s, 0)} | ` +
+          `${fmt(r.cpu_s)} | ${fmt(r.cpu_per_mb, 1)} | ${r.client === 'js-ceiling' ? `ours = ${fmt((100 * ours.events_s) / r.events_s, 0)}% of it` : ratio} |`,
+      )
+    }
+    const es5 = rows.find((r) => r.client === 'eventsource')
+    const esc = rows.find((r) => r.client === 'eventsource-client')
+    lines.push('')
+    lines.push(
+      `Ratios: vs \`eventsource\` v5: ${fmt(ours.events_s / es5.events_s)}× events/s, ` +
+        `${fmt(ours.mb_s / es5.mb_s)}× MB/s, ${fmt(ours.cpu_per_mb / es5.cpu_per_mb)}× its CPU per MB ` +
+        `(target ≥ 2×, ≥ 2×, ≤ 0.5×); vs \`eventsource-client\`: ${fmt(ours.events_s / esc.events_s)}× events/s ` +
+        `(target > 1×).`,
+    )
+    lines.push('')
+  }
+  return lines.join('\n') + '\n'
+}
+
+// Replaces (or appends) the `## Node` section, leaving every other section as it is.
+function writeSection(file, table) {
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n\n'
+  const lines = text.split('\n')
+  const start = lines.findIndex((l) => /^## Node\s*$/.test(l))
+  let out
+  if (start < 0) {
+    out = `${text.replace(/\n*$/, '\n\n')}${table}`
+  } else {
+    let end = lines.findIndex((l, i) => i > start && /^## /.test(l))
+    if (end < 0) end = lines.length
+    out = [...lines.slice(0, start), ...table.replace(/\n$/, '').split('\n'), '', ...lines.slice(end)].join('\n')
+  }
+  writeFileSync(file, out.replace(/\n*$/, '\n'))
+  console.error(`wrote the ## Node section of ${file}`)
+}
+
+const argv = process.argv.slice(2)
+if (argv[0] === '--child') await child(argv.slice(1))
+else await main(argv)

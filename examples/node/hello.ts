@@ -1,0 +1,20 @@
+// hello.ts: the smallest typed use of eventsource-native (compiled by the Node test suite with
+// `tsc --noEmit`; run it with any TS runner, e.g. `node --experimental-strip-types hello.ts URL`).
+import { EventSource, type EventSourceErrorEvent, type EventSourceInit } from 'eventsource-native'
+
+const url = process.argv[2] ?? 'http://127.0.0.1:8080/stream?count=3'
+const init: EventSourceInit = { retry: 1000, headers: { 'X-Client': 'hello.ts' }, readTimeout: null }
+const es = new EventSource(url, init)
+
+es.onopen = () => console.log(`open (readyState ${es.readyState === EventSource.OPEN ? 'OPEN' : es.readyState})`)
+es.onmessage = (e: MessageEvent) => {
+  const data: string = e.data
+  console.log(`message #${e.lastEventId}: ${data}`)
+}
+es.addEventListener('tick', (e) => console.log(`tick: ${e.data} from ${e.origin}`))
+es.addEventListener('error', (e: EventSourceErrorEvent) => {
+  const status: number | undefined = e.code
+  console.log(`error (${e.kind}${status === undefined ? '' : `, HTTP ${status}`}): ${e.message}`)
+  if (es.readyState === es.CLOSED) console.log('closed for good')
+  else es.close()
+})
