@@ -1,6 +1,19 @@
 """Stub of the private native module (Rust, PyO3). Use the package's public names instead."""
 
-from typing import Final, Optional, final
+from typing import Final, Optional, Union, final
+
+__all__ = [
+    "NativeSource",
+    "report_unraisable",
+    "MessageEvent",
+    "Event",
+    "ErrorEvent",
+    "CoreError",
+    "VERSION",
+    "CONNECTING",
+    "OPEN",
+    "CLOSED",
+]
 
 VERSION: Final[str]
 CONNECTING: Final[int]
@@ -21,14 +34,14 @@ class MessageEvent:
     def last_event_id(self) -> str: ...
     @property
     def origin(self) -> str: ...
-    def __init__(
-        self,
+    def __new__(
+        cls,
         type: Optional[str] = None,
         *,
         data: Optional[str] = None,
         last_event_id: Optional[str] = None,
         origin: Optional[str] = None,
-    ) -> None: ...
+    ) -> MessageEvent: ...
 
 @final
 class Event:
@@ -36,7 +49,7 @@ class Event:
 
     @property
     def type(self) -> str: ...
-    def __init__(self, type: str) -> None: ...
+    def __new__(cls, type: str) -> Event: ...
 
 @final
 class ErrorEvent:
@@ -52,16 +65,16 @@ class ErrorEvent:
     def status(self) -> Optional[int]: ...
     @property
     def ready_state(self) -> int: ...
-    def __init__(
-        self, kind: str, message: str, status: Optional[int] = None, ready_state: int = 2
-    ) -> None: ...
+    def __new__(
+        cls, kind: str, message: str, status: Optional[int] = None, ready_state: int = 2
+    ) -> ErrorEvent: ...
 
-AnyEvent = MessageEvent | Event | ErrorEvent
+_AnyEvent = Union[MessageEvent, Event, ErrorEvent]
 
 @final
 class NativeSource:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         url: str,
         *,
         with_credentials: bool,
@@ -74,7 +87,7 @@ class NativeSource:
         connect_timeout: Optional[float],
         read_timeout: Optional[float],
         max_event_size: int,
-    ) -> None: ...
+    ) -> NativeSource: ...
     @property
     def url(self) -> str: ...
     @property
@@ -83,10 +96,10 @@ class NativeSource:
     def live_ready_state(self) -> int: ...
     def close(self) -> None: ...
     def is_finished(self) -> bool: ...
-    def take(self, max: int) -> tuple[list[AnyEvent], bool]: ...
+    def take(self, max: int) -> tuple[list[_AnyEvent], bool]: ...
     def next_batch(
         self, max: int, timeout: Optional[float] = None
-    ) -> Optional[tuple[list[AnyEvent], bool]]: ...
+    ) -> Optional[tuple[list[_AnyEvent], bool]]: ...
     def wakeup_fd(self) -> int: ...
     def drain_wakeup(self) -> None: ...
 

@@ -1,0 +1,96 @@
+"""examples/python/tail.py: same output as the Rust tail; exit codes; mypy --strict."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import ROOT
+
+TAIL = ROOT / "examples" / "python" / "tail.py"
+
+
+def run_py(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(TAIL), *args], capture_output=True, text=True, timeout=30
+    )
+
+
+def run_rust(binary: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=30)
+
+
+SCENARIOS = [
+    # (name, script params, extra args)
+    ("messages", {"c1": "id: 1\ndata: héllo\n\nevent: upd\ndata: a\\b\n\ndata: x\ndata: y\n\n"},
+     ["--events", "upd"]),
+    ("reconnect", {"c1": "retry: 50\nid: 9\ndata: one\n\n", "c2": "data: two\n\n"}, []),
+    ("status", {"s1": "500", "c1": "data: x\n\n"}, []),
+    ("ctype", {"ct1": "text/plain", "c1": "data: x\n\n"}, []),
+    ("unlistened", {"c1": "event: other\ndata: no\n\ndata: yes\n\n"}, []),
+    ("max", {"c1": "data: 1\n\ndata: 2\n\ndata: 3\n\n", "hold1": "1"}, ["--max-events", "2"]),
+]
+
+
+@pytest.mark.parametrize("name, params, extra", SCENARIOS, ids=[s[0] for s in SCENARIOS])
+def test_json_matches_rust_tail(
+    server: Any, rust_tail: Path, name: str, params: dict[str, str], extra: list[str]
+) -> None:
+    results = []
+    for runner in ("py", "rust"):
+        url = server.script(server.token(name), **params)
+        args = [url, "--json", "--retry", "50", *extra]
+        r = run_py(*args) if runner == "py" else run_rust(rust_tail, *args)
+        lines = [json.loads(line) for line in r.stdout.splitlines()]
+        # the origin carries the same port for both; drop nothing else
+        results.append((r.returncode, lines))
+    assert results[0] == results[1]
+    assert results[0][1], "no output"
+
+
+def test_human_output(server: Any) -> None:
+    url = server.script(server.token(), c1="id: 5\ndata: a\ndata: b\\c\n\n", s2="404", c2="x")
+    r = run_py(url, "--retry", "50")
+    assert r.returncode == 2
+    lines = r.stdout.splitlines()
+    assert lines[0] == "open"
+    assert lines[1] == "message #5: a\\nb\\\\c"
+    assert lines[2].startswith("error: the server ended the stream") and lines[2].endswith(
+        ", reconnecting"
+    )
+    assert lines[3].endswith("(HTTP 404), closed")
+
+
+@pytest.mark.parametrize("args", [[], ["http://x", "--retry", "abc"], ["http://x", "--bogus"],
+                                  ["not a url"], ["http://x", "--header", "novalue"]])
+def test_bad_arguments_exit_64(args: list[str]) -> None:
+    r = run_py(*args)
+    assert r.returncode == 64
+    assert r.stdout == ""
+    assert "tail:" in r.stderr
+
+
+def test_mypy_strict_on_the_example() -> None:
+    if shutil.which("mypy", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("mypy is not installed in this environment")
+    r = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", str(TAIL)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_stub_matches_the_native_module() -> None:
+    if shutil.which("stubtest", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("mypy (stubtest) is not installed in this environment")
+    r = subprocess.run(
+        [sys.executable, "-m", "mypy.stubtest", "eventsource_native._native"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
