@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""Python benchmark: eventsource_native vs httpx-sse and sseclient-py on one loopback stream.
+
+Run with `make -C py bench` (it builds a bench venv with the peers and the release testserver).
+Each cell reads N events from the testserver's /stream and measures wall time, process CPU
+(all threads of this process: the client's total cost) and, for eventsource_native, the CPU of
+the Python thread alone (the Python-side cost per event). The server's CPU is not counted.
+Writes the table into the `## Python` section of bench/RESULTS.md, leaving other sections alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+
+def cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def es_iter(url: str, n: int) -> int:
+    from eventsource_native import EventSource
+
+    got = 0
+    with EventSource(url) as es:
+        for _ in es:
+            got += 1
+            if got == n:
+                break
+    return got
+
+
+def es_async(url: str, n: int) -> int:
+    from eventsource_native import EventSource
+
+    async def main() -> int:
+        got = 0
+        async with EventSource(url) as es:
+            async for _ in es:
+                got += 1
+                if got == n:
+                    break
+        return got
+
+    return asyncio.run(main())
+
+
+def es_callbacks(url: str, n: int) -> int:
+    from eventsource_native import EventSource
+
+    done = threading.Event()
+    got = [0]
+
+    def on(_: Any) -> None:
+        got[0] += 1
+        if got[0] == n:
+            done.set()
+
+    es = EventSource(url)
+    es.onmessage = on
+    done.wait()
+    es.close()
+    return got[0]
+
+
+def httpx_sse_iter(url: str, n: int) -> int:
+    import httpx
+    from httpx_sse import connect_sse
+
+    got = 0
+    with httpx.Client(timeout=None) as client, connect_sse(client, "GET", url) as source:
+        for _ in source.iter_sse():
+            got += 1
+            if got == n:
+                break
+    return got
+
+
+def httpx_sse_async(url: str, n: int) -> int:
+    import httpx
+    from httpx_sse import aconnect_sse
+
+    async def main() -> int:
+        got = 0
+        async with httpx.AsyncClient(timeout=None) as client:
+            async with aconnect_sse(client, "GET", url) as source:
+                async for _ in source.aiter_sse():
+                    got += 1
+                    if got == n:
+                        break
+        return got
+
+    return asyncio.run(main())
+
+
+def sseclient_iter(url: str, n: int) -> int:
+    import requests
+    import sseclient
+
+    got = 0
+    resp = requests.get(url, stream=True, headers={"Accept": "text/event-stream"})
+    client = sseclient.SSEClient(resp)
+    for _ in client.events():
+        got += 1
+        if got == n:
+            break
+    resp.close()
+    return got
+
+
+CLIENTS: list[tuple[str, str, Callable[[str, int], int]]] = [
+    ("eventsource_native", "iteration", es_iter),
+    ("eventsource_native", "async for", es_async),
+    ("eventsource_native", "callbacks", es_callbacks),
+    ("httpx-sse", "iteration", httpx_sse_iter),
+    ("httpx-sse", "async for", httpx_sse_async),
+    ("sseclient-py", "iteration", sseclient_iter),
+]
+
+
+def measure(fn: Callable[[str, int], int], url: str, n: int) -> tuple[float, float, float]:
+    t0, c0, p0 = time.perf_counter(), cpu(), time.thread_time()
+    got = fn(url, n)
+    dt, dc, dp = time.perf_counter() - t0, cpu() - c0, time.thread_time() - p0
+    assert got == n, (got, n)
+    return n / dt, dc / n, dp / n
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server", default="target/release/testserver")
+    ap.add_argument("--results", default="bench/RESULTS.md")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply event counts")
+    ap.add_argument("--repeat", type=int, default=3, help="best of this many runs per cell")
+    args = ap.parse_args()
+
+    proc = subprocess.Popen(
+        [args.server, "--port", "0", "--exit-on-eof"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    base = proc.stdout.readline().strip().removeprefix("listening on ")
+    rows = []
+    try:
+        for size, size_name in [(16, "small (16 B)"), (1024, "1 KB")]:
+            for chunk in ["16384", "event"]:
+                cells = []
+                for name, mode, fn in CLIENTS:
+                    fast = name == "eventsource_native"
+                    n = int((400_000 if fast else 60_000) * (0.5 if size == 1024 else 1) * args.scale)
+                    url = f"{base}/stream?count=0&size={size}&chunk={chunk}"
+                    best: Optional[tuple[float, float, float]] = None
+                    for _ in range(args.repeat):
+                        r = measure(fn, url, n)
+                        if best is None or r[0] > best[0]:
+                            best = r
+                    assert best is not None
+                    cells.append((name, mode, *best))
+                    print(f"{size_name:13} chunk={chunk:6} {name:18} {mode:10} "
+                          f"{best[0]:>12,.0f} ev/s {best[1] * 1e6:6.2f} us CPU/ev "
+                          f"{best[0] * size / 1e6:7.1f} MB/s", flush=True)
+                peer_best = max(c[2] for c in cells if c[0] != "eventsource_native")
+                for c in cells:
+                    rows.append((size_name, chunk, *c, peer_best, size))
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=10)
+
+    write_results(Path(args.results), rows)
+    return 0
+
+
+def write_results(path: Path, rows: list[tuple[Any, ...]]) -> None:
+    lines = [
+        "## Python",
+        "",
+        "`make -C py bench` (bench/python/bench.py): one loopback stream from the release testserver",
+        "(`/stream?size=B&chunk=C`), same 2-core machine as the client; best of 3 runs per cell.",
+        "CPU = process CPU time (user+sys, all threads of the client process) per event; Python",
+        "thread = CPU of the thread running the Python code (eventsource_native only; for",
+        "callbacks that is the library's dispatcher thread, not measured here, shown as -).",
+        "Ratio = events/s over the best peer (httpx-sse, sseclient-py) in the same row group.",
+        "",
+        "| events | HTTP chunks | client | API | events/s | MB/s | CPU µs/event | Python thread µs/event | × best peer |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for size_name, chunk, name, mode, rate, cpu_ev, py_ev, peer_best, size in rows:
+        py_col = f"{py_ev * 1e6:.2f}" if name == "eventsource_native" and mode != "callbacks" else "-"
+        chunk_name = "16 KiB" if chunk == "16384" else "one per event"
+        lines.append(
+            f"| {size_name} | {chunk_name} | {name} | {mode} | {rate:,.0f} | {rate * size / 1e6:.1f} "
+            f"| {cpu_ev * 1e6:.2f} | {py_col} | {rate / peer_best:.2f} |"
+        )
+    section = "\n".join(lines) + "\n"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    pat = re.compile(r"^## Python\n.*?(?=^## |\Z)", re.S | re.M)
+    if pat.search(text):
+        text = pat.sub(lambda _: section + "\n", text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+    print(f"wrote the Python section of {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
