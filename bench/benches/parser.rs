@@ -16,6 +16,9 @@ fn parser(c: &mut Criterion) {
             assert_eq!(run_sse_stream(&chunks), corpus.events, "sse-stream on {}", corpus.name);
             let mut g = c.benchmark_group(format!("{}/{}k", corpus.name, size >> 10));
             g.throughput(Throughput::Bytes(corpus.bytes.len() as u64));
+            // Each iteration parses ~4 MiB (up to ~0.2 s for the slowest peer): 20 samples
+            // keep a run short and are plenty for differences of this size.
+            g.sample_size(20);
             g.bench_function("ours", |b| b.iter(|| black_box(run_ours(black_box(&chunks)))));
             g.bench_function("sse-stream", |b| {
                 b.iter(|| black_box(run_sse_stream(black_box(&chunks))))

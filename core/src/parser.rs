@@ -259,13 +259,19 @@ impl Parser {
             let line = &buf[start..eol];
             let next = self.after_eol(buf, eol);
             // Fast path: the whole event is one `data:` line and the blank line, in this chunk.
-            if let (Data::None, Some(b'\n' | b'\r'), Some(v)) =
-                (&self.data_state, buf.get(next), line.strip_prefix(b"data:"))
+            if let (Data::None, Some(b'\n' | b'\r'), true) =
+                (&self.data_state, buf.get(next), line.starts_with(b"data:"))
             {
                 if line.len() > self.max_event_size {
                     return Err(self.too_large_line());
                 }
-                let data = to_text(chunk.slice_ref(v.strip_prefix(b" ").unwrap_or(v)));
+                let vs = start + 5 + usize::from(line.get(5) == Some(&b' '));
+                let data = if is_utf8(&buf[vs..eol]) {
+                    // SAFETY: just checked to be UTF-8.
+                    unsafe { Text::from_utf8_unchecked(chunk.slice(vs..eol)) }
+                } else {
+                    lossy(&buf[vs..eol])
+                };
                 self.emit_message(data, emit);
                 start = self.after_eol(buf, next);
                 continue;
@@ -490,7 +496,7 @@ impl Parser {
                     // SAFETY: just checked to be UTF-8.
                     unsafe { Text::from_utf8_unchecked(Bytes::copy_from_slice(&self.data)) }
                 } else {
-                    Text::from(String::from_utf8_lossy(&self.data).into_owned())
+                    lossy(&self.data)
                 };
                 self.data.clear();
                 t
@@ -539,8 +545,15 @@ fn to_text(bytes: Bytes) -> Text {
         // SAFETY: just checked to be UTF-8.
         unsafe { Text::from_utf8_unchecked(bytes) }
     } else {
-        Text::from(String::from_utf8_lossy(&bytes).into_owned())
+        lossy(&bytes)
     }
+}
+
+/// Decodes invalid UTF-8 (U+FFFD for each maximal subpart). Rare: kept out of the hot path.
+#[cold]
+#[inline(never)]
+fn lossy(b: &[u8]) -> Text {
+    Text::from(String::from_utf8_lossy(b).into_owned())
 }
 
 /// Whether `b` is valid UTF-8: an inlined ASCII check for short values (most of them),
