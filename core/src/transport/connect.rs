@@ -43,13 +43,13 @@ impl Proxy {
     /// Parses a proxy setting: `http://[user:pass@]host[:port]`, or a bare `host:port`.
     pub(crate) fn parse(s: &str) -> Result<Proxy, String> {
         let s = s.trim();
-        let url = match Url::parse(s) {
-            Ok(u) if u.has_host() => u,
-            _ => Url::parse(&format!("http://{s}"))
-                .ok()
-                .filter(|u| u.has_host())
-                .ok_or_else(|| format!("invalid proxy URL {s:?}"))?,
-        };
+        let url = if s.contains("://") {
+            Url::parse(s).ok()
+        } else {
+            Url::parse(&format!("http://{s}")).ok()
+        }
+        .filter(|u| u.host_str().is_some_and(|h| !h.is_empty()))
+        .ok_or_else(|| format!("invalid proxy URL {s:?}"))?;
         if url.scheme() != "http" {
             return Err(format!("unsupported proxy URL {s:?}: only http:// proxies are supported"));
         }
