@@ -517,6 +517,11 @@ fn proxy() -> (u16, Arc<Mutex<Vec<String>>>) {
                 let text = String::from_utf8_lossy(&req).into_owned();
                 log.lock().unwrap().push(text.clone());
                 let target = text.split(' ').nth(1).unwrap_or("").to_owned();
+                if text.starts_with("CONNECT ") {
+                    let Ok(upstream) = TcpStream::connect(&target) else { return };
+                    client.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n").unwrap();
+                    return pipe(client, upstream);
+                }
                 let authority = target
                     .strip_prefix("http://")
                     .and_then(|r| r.split('/').next())
@@ -524,14 +529,22 @@ fn proxy() -> (u16, Arc<Mutex<Vec<String>>>) {
                     .to_owned();
                 let Ok(mut upstream) = TcpStream::connect(&authority) else { return };
                 upstream.write_all(&req).unwrap();
-                let mut up2 = upstream.try_clone().unwrap();
-                let mut client2 = client.try_clone().unwrap();
-                std::thread::spawn(move || std::io::copy(&mut client2, &mut up2));
-                let _ = std::io::copy(&mut upstream, &mut client);
+                pipe(client, upstream);
             });
         }
     });
     (port, seen)
+}
+
+fn pipe(mut client: TcpStream, mut upstream: TcpStream) {
+    let mut up2 = upstream.try_clone().unwrap();
+    let mut client2 = client.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client2, &mut up2);
+        let _ = up2.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut upstream, &mut client);
+    let _ = client.shutdown(std::net::Shutdown::Write);
 }
 
 #[test]
@@ -652,6 +665,16 @@ fn tls_with_ca_certs_and_accept_invalid_certs() {
     let es = EventSource::with_options(&url, fast().accept_invalid_certs(true)).unwrap();
     assert_eq!(trace(&es, 2), ["open", "message:tls alpn=http/1.1:"]);
     es.close();
+    // Through a proxy: CONNECT, then TLS inside the tunnel.
+    let (pport, seen) = proxy();
+    let o = fast().ca_certs(&srv.pem).proxy(format!("http://127.0.0.1:{pport}"));
+    let es = EventSource::with_options(&url, o).unwrap();
+    assert_eq!(trace(&es, 2), ["open", "message:tls alpn=http/1.1:"]);
+    es.close();
+    let first = seen.lock().unwrap()[0].clone();
+    let want =
+        format!("CONNECT localhost:{} HTTP/1.1\r\nHost: localhost:{}\r\n", srv.port, srv.port);
+    assert!(first.starts_with(&want), "{first}");
     // Not trusted by default: a Connect error, then reconnection.
     let es = EventSource::with_options(&url, fast()).unwrap();
     let (state, kind, msg) = error_of(&take(&es, 1, Duration::from_secs(10))[0]);

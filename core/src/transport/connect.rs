@@ -127,7 +127,7 @@ fn no_proxy_matches(list: &[String], url: &Url) -> bool {
         if entry == "*" {
             return true;
         }
-        let entry = entry.trim_start_matches('[').trim_end_matches(']');
+        let entry = entry.trim_start_matches('.').trim_start_matches('[').trim_end_matches(']');
         if let Some(ip) = ip {
             if let Some((net, bits)) = entry.split_once('/') {
                 return cidr_contains(net, bits, ip);
@@ -316,5 +316,57 @@ async fn tunnel(s: &mut TcpStream, target: &str, p: &Proxy) -> Result<(), Error>
                 p.url
             )));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn proxy_urls() {
+        assert_eq!(Proxy::parse("127.0.0.1:3128").unwrap().url.as_str(), "http://127.0.0.1:3128/");
+        let p = Proxy::parse("http://u%20x:p@proxy:8080").unwrap();
+        assert_eq!(p.auth.as_deref(), Some("Basic dSB4OnA="));
+        for bad in ["::not a url", "https://p:1", "socks5://p:1", "http://", ""] {
+            assert!(Proxy::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn no_proxy_like_curl() {
+        let list: Vec<String> = ["example.com", ".internal", "10.0.0.0/8", "::1", "192.168.1.1"]
+            .map(String::from)
+            .into();
+        for hit in [
+            "http://example.com/",
+            "http://a.example.com/",
+            "https://x.internal:8443/",
+            "http://10.1.2.3/",
+            "http://[::1]:80/",
+            "http://192.168.1.1/",
+        ] {
+            assert!(no_proxy_matches(&list, &u(hit)), "{hit}");
+        }
+        for miss in ["http://notexample.com/", "http://11.0.0.1/", "http://192.168.1.2/"] {
+            assert!(!no_proxy_matches(&list, &u(miss)), "{miss}");
+        }
+        assert!(no_proxy_matches(&["*".to_owned()], &u("http://any/")));
+        let p = Proxy::parse("http://p:1").unwrap();
+        let proxies = Proxies {
+            all: None,
+            http: Some(p.clone()),
+            https: None,
+            no_proxy: vec!["skip.me".into()],
+        };
+        assert!(proxies.for_url(&u("http://a/")).is_some());
+        assert!(proxies.for_url(&u("http://skip.me/")).is_none());
+        assert!(proxies.for_url(&u("https://a/")).is_none());
+        // An explicit proxy applies to everything.
+        assert!(Proxies::explicit(p).for_url(&u("https://skip.me/")).is_some());
     }
 }
