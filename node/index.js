@@ -265,6 +265,7 @@ class EventSource extends EventTarget {
   // DRAIN_CHUNKS chunks it yields to the event loop (setImmediate) so that timers and other I/O
   // still run during a flood.
   #drain() {
+    if (this.#native === undefined) return // constructor failed
     let more = true
     for (let chunk = 0; more && chunk < DRAIN_CHUNKS; chunk++) {
       if (this.#readyState === CLOSED) return

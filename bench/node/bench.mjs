@@ -2,7 +2,7 @@
 // `eventsource-client`, on one loopback stream from the release testserver (/stream).
 //
 //     make -C node bench                      # builds, installs the peers, writes bench/RESULTS.md
-//     node bench/node/bench.mjs [--write bench/RESULTS.md] [--reps 3]
+//     node bench/node/bench.mjs [--write bench/RESULTS.md] [--reps 5]
 //
 // Each run is a fresh child process that opens one source, handles COUNT events (the listener
 // reads e.data.length so every string is materialized) and reports wall time and process CPU
@@ -117,7 +117,7 @@ async function startServer() {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 async function main(argv) {
-  const reps = Number(argv[argv.indexOf('--reps') + 1] || 3) || 3
+  const reps = argv.includes('--reps') ? Number(argv[argv.indexOf('--reps') + 1]) : 5
   const writeTo = argv.includes('--write') ? argv[argv.indexOf('--write') + 1] : undefined
   const server = await startServer()
   const workloads = [
@@ -129,15 +129,20 @@ async function main(argv) {
   try {
     for (const w of workloads) {
       const url = `${server.base}/stream?count=${w.count}&size=${w.size}`
-      for (const client of [...clients, 'js-ceiling']) {
-        const runs = []
-        for (let i = 0; i < reps; i++) {
+      const all = [...clients, 'js-ceiling']
+      const runs = new Map(all.map((c) => [c, []]))
+      // Round-robin, so that background load hits every client alike.
+      for (let i = 0; i < reps; i++) {
+        for (const client of all) {
           const arg = client === 'js-ceiling' ? String(Math.max(0, w.size - 24)) : url
-          runs.push(await runChild([client, arg, String(w.count)]))
+          runs.get(client).push(await runChild([client, arg, String(w.count)]))
         }
-        const wall = median(runs.map((r) => r.wall))
-        const cpu = median(runs.map((r) => r.cpu))
-        const bytes = runs[0].bytes
+      }
+      for (const client of all) {
+        const rs = runs.get(client)
+        const wall = median(rs.map((r) => r.wall))
+        const cpu = median(rs.map((r) => r.cpu))
+        const bytes = rs[0].bytes
         const row = {
           workload: w.name,
           client,
@@ -170,7 +175,7 @@ function render(results, reps) {
   lines.push(
     `\`make -C node bench\` (bench/node/bench.mjs): one loopback stream from the release testserver ` +
       `(\`/stream?count=N&size=B\`, 16 KiB writes), one fresh Node ${process.version} process per run, ` +
-      `median of ${reps}; ${os.cpus().length} cores (${os.cpus()[0]?.model?.trim() ?? 'unknown CPU'}). ` +
+      `median of ${reps} runs, round-robin; ${os.cpus().length} cores; load average ${os.loadavg()[0].toFixed(1)} at the end (${os.cpus()[0]?.model?.trim() ?? 'unknown CPU'}). ` +
       'Every client counts events in its listener and reads `data.length`. CPU = user + system of the ' +
       'whole process (all threads, the Rust runtime included); MB = event data bytes. ' +
       '`js-ceiling` is no network at all: `new MessageEvent` + `dispatchEvent` in a loop, the most any ' +

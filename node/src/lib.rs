@@ -1,15 +1,19 @@
 //! `eventsource-node`: the napi-rs addon behind the `eventsource-native` npm package.
 //!
 //! Why it looks like this: JavaScript can create and dispatch only a few million
-//! `MessageEvent`s per second, so the crossing from Rust must cost far less than that per event.
-//! The addon therefore never builds one JS object per event. The source runs in the core's pull
-//! mode; its notifier wakes the JS thread through one ThreadsafeFunction call whenever the
-//! queue goes from empty to non-empty (calls coalesce: at most a couple are ever pending, so
-//! the TSFN queue is bounded). On the JS thread, [`NativeSource::take`] drains the queue into
-//! ONE JS string (all data, types, ids, origins and error messages, concatenated) plus a
-//! compact word stream in a `Uint32Array` the wrapper owns: a message is a single word (where
-//! its data ends in the string); the type, last event ID and origin are sent only when they
-//! change. The wrapper (`index.js`) slices the string and dispatches real `MessageEvent`s.
+//! `MessageEvent`s per second, so the crossing from Rust must cost far less than that per event,
+//! and as little of it as possible may run on the JS thread. The source runs in the core's push
+//! mode: on the library's runtime thread, the [`Handler`] encodes each batch (the events of one
+//! network read) straight into *segments*: ONE string (all data, types, ids, origins and error
+//! messages, concatenated, at most ~96 KiB) plus a compact word stream, where a message is a
+//! single word (where its data ends in the string) and the type, last event ID and origin are
+//! sent only when they change. When the segment queue goes from empty to non-empty it wakes
+//! the JS thread with one ThreadsafeFunction call (calls coalesce: at most a couple are ever
+//! pending, so the TSFN queue is bounded). On the JS thread, [`NativeSource::take`] pops a
+//! segment: one string creation and one word copy, no per-event work. The wrapper
+//! (`index.js`) slices the string and dispatches real `MessageEvent`s. The segment queue is
+//! bounded too: above [`HIGH_WATER`] bytes the handler stops the connection from reading until
+//! JavaScript catches up.
 //!
 //! Keeping the process alive: the ThreadsafeFunction is strong (ref'd) while the source is
 //! open or connecting, so Node waits for its events; it is released on `close()` and once the
@@ -17,10 +21,12 @@
 //!
 //! Every export is `catch_unwind`: a panic becomes a JS exception, never an abort.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use eventsource_core::{ErrorKind, Event, EventSource, Options, ReadyState, Text};
+use eventsource_core::{Batch, ErrorKind, Event, EventSource, Handler, Options, ReadyState, Text};
 use napi::JsString;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -43,8 +49,10 @@ const MAX_WORDS_PER_EVENT: usize = 7;
 /// a 1 MiB string per take measured 2x slower (fresh pages, page faults). It also bounds what
 /// a retained `data` slice keeps alive.
 const TEXT_BUDGET: usize = 96 << 10;
-/// Events moved out of the core queue at a time.
-const STEP: usize = 256;
+/// Words of one segment, at most (the wrapper's word buffer holds 32 Ki words).
+const SEGMENT_WORDS: usize = (1 << 15) - HEADER;
+/// Queued text above which the connection stops reading until JavaScript catches up.
+const HIGH_WATER: usize = 8 << 20;
 
 /// The stable error kind names, indexed by the kind word of `OP_ERROR`.
 /// Kept in sync with `KINDS` in `index.js`.
@@ -147,8 +155,7 @@ impl NativeOptions {
     }
 }
 
-/// The encoder's memory of what the JS side already knows (type, id, origin), so that each is
-/// sent only when it changes.
+/// What the JS side already knows (type, id, origin), so that each is sent only on change.
 struct Known {
     event_type: Text,
     last_event_id: Text,
@@ -164,62 +171,161 @@ fn text_len(ev: &Event) -> usize {
     }
 }
 
-/// One take(): the concatenated string and where it is.
-struct Encoder<'a> {
-    text: &'a mut Vec<u8>,
-    /// Length of `text` in UTF-16 code units (what JS `slice` counts).
-    units: u32,
-    ascii: bool,
-    words: &'a mut [u32],
-    len: usize,
+/// Same string? Most often the very same bytes (a shared `Text`), so compare pointers first.
+fn same(a: &Text, b: &Text) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
-impl Encoder<'_> {
+/// One JS string's worth of events: the string's bytes and the word stream that points into it.
+#[derive(Default)]
+struct Segment {
+    text: Vec<u8>,
+    /// Length of `text` in UTF-16 code units (what JS `slice` counts).
+    units: u32,
+    /// Whether `text` is ASCII (then it becomes a Latin-1 string: a plain copy).
+    non_ascii: bool,
+    words: Vec<u32>,
+}
+
+impl Segment {
     /// Appends `s` and returns where it ends, in UTF-16 units.
     fn push_str(&mut self, s: &str) -> u32 {
         self.text.extend_from_slice(s.as_bytes());
         let units = if s.is_ascii() {
             s.len()
         } else {
-            self.ascii = false;
+            self.non_ascii = true;
             s.chars().map(char::len_utf16).sum()
         };
         self.units += units as u32;
         self.units
     }
 
-    fn word(&mut self, w: u32) {
-        self.words[self.len] = w;
-        self.len += 1;
-    }
-
     fn field(&mut self, op: u32, known: &mut Text, value: &Text) {
-        if known.as_bytes() != value.as_bytes() {
-            self.word(op);
+        if !same(known, value) {
+            self.words.push(op);
             let end = self.push_str(value);
-            self.word(end);
+            self.words.push(end);
             *known = value.clone();
         }
     }
 
+    fn fits(&self, ev: &Event) -> bool {
+        self.words.is_empty()
+            || (self.words.len() + MAX_WORDS_PER_EVENT <= SEGMENT_WORDS
+                && self.text.len() + text_len(ev) <= TEXT_BUDGET)
+    }
+
     fn event(&mut self, known: &mut Known, event: &Event) {
         match event {
-            Event::Open => self.word(OP_OPEN),
+            Event::Open => self.words.push(OP_OPEN),
             Event::Message(m) => {
                 self.field(OP_TYPE, &mut known.event_type, &m.event_type);
                 self.field(OP_ID, &mut known.last_event_id, &m.last_event_id);
                 self.field(OP_ORIGIN, &mut known.origin, &m.origin);
                 let end = self.push_str(&m.data);
-                self.word(end);
+                self.words.push(end);
             }
             Event::Error(e) => {
-                self.word(OP_ERROR);
-                self.word(e.ready_state as u32);
-                self.word(e.error.status().map_or(0, u32::from));
-                self.word(kind_index(e.error.kind()));
+                let status = e.error.status().map_or(0, u32::from);
+                let kind = kind_index(e.error.kind());
+                self.words.extend_from_slice(&[OP_ERROR, e.ready_state as u32, status, kind]);
                 let end = self.push_str(e.error.message());
-                self.word(end);
+                self.words.push(end);
             }
+        }
+    }
+}
+
+/// Encoded events waiting for JavaScript, shared by the handler (runtime thread) and
+/// [`NativeSource::take`] (JS thread).
+#[derive(Default)]
+struct Pending {
+    segments: VecDeque<Segment>,
+    /// Text bytes in `segments`, for backpressure.
+    bytes: usize,
+    /// The handler is gone: the source failed (or was closed) and nothing more will come.
+    finished: bool,
+    /// The connection task, parked by backpressure.
+    producer: Option<Waker>,
+    /// Emptied segments, reused.
+    spare: Vec<Segment>,
+}
+
+struct Shared {
+    pending: Mutex<Pending>,
+    /// The wake-up; `None` once released (close, or failed and drained).
+    wake: Mutex<Option<Arc<Wake>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    fn wake_js(&self) {
+        let wake = lock(&self.wake).clone();
+        if let Some(w) = wake {
+            // NonBlocking: a full queue means a wake-up is already pending, and that one will
+            // take everything queued by then; dropping this one loses nothing.
+            w.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }
+}
+
+/// The push-mode handler: encodes on the runtime thread.
+struct Encoder {
+    shared: Arc<Shared>,
+    known: Known,
+}
+
+impl Handler for Encoder {
+    fn on_events(&mut self, events: &mut Batch<'_>) {
+        let mut p = lock(&self.shared.pending);
+        let was_empty = p.segments.is_empty();
+        let mut added = 0;
+        for ev in events {
+            let need_new = p.segments.back().is_none_or(|seg| !seg.fits(&ev));
+            // The segment JS may be about to take is never appended to: only the last one,
+            // and only while it is not the one being taken (take() pops under this lock).
+            if need_new {
+                let seg = p.spare.pop().unwrap_or_default();
+                p.segments.push_back(seg);
+            }
+            let seg = p.segments.back_mut().expect("a segment");
+            let before = seg.text.len();
+            seg.event(&mut self.known, &ev);
+            added += seg.text.len() - before;
+        }
+        p.bytes += added;
+        let now_non_empty = was_empty && !p.segments.is_empty();
+        drop(p);
+        if now_non_empty {
+            self.shared.wake_js();
+        }
+    }
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut p = lock(&self.shared.pending);
+        if p.bytes < HIGH_WATER {
+            Poll::Ready(())
+        } else {
+            p.producer = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for Encoder {
+    // The connection task is over (failed, or closed): let JS take the rest, then release.
+    fn drop(&mut self) {
+        let mut p = lock(&self.shared.pending);
+        p.finished = true;
+        let empty = p.segments.is_empty();
+        drop(p);
+        if empty {
+            self.shared.wake_js();
         }
     }
 }
@@ -228,11 +334,9 @@ impl Encoder<'_> {
 #[napi]
 pub struct NativeSource {
     source: Option<EventSource>,
+    shared: Arc<Shared>,
     url: String,
     with_credentials: bool,
-    known: Known,
-    events: Vec<Event>,
-    text: Vec<u8>,
 }
 
 fn construction_error(e: eventsource_core::Error) -> Error {
@@ -261,30 +365,34 @@ impl NativeSource {
             .weak::<false>()
             .max_queue_size::<2>()
             .build_callback(|_ctx| Ok(()))?;
-        let source =
-            EventSource::with_options(&url, options.into_core()?).map_err(construction_error)?;
-        let wake = Arc::new(wake);
-        let notify = wake.clone();
-        source.set_notify(Some(Box::new(move || {
-            // NonBlocking: a full queue means a wake-up is already pending, and that one will
-            // drain everything queued by then; dropping this one loses nothing.
-            notify.call((), ThreadsafeFunctionCallMode::NonBlocking);
-        })));
-        // Events queued before the notifier was installed would wait for a wake-up that never
-        // comes (the queue was already non-empty): wake once now.
-        wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
-        drop(wake);
-        Ok(NativeSource {
-            url: source.url().to_owned(),
-            with_credentials: source.with_credentials(),
-            source: Some(source),
+        // The wake-up is installed only once the source exists: a failed construction must not
+        // call into JS (the wrapper has no native half then).
+        let shared =
+            Arc::new(Shared { pending: Mutex::new(Pending::default()), wake: Mutex::new(None) });
+        let encoder = Encoder {
+            shared: shared.clone(),
             known: Known {
                 event_type: Text::from_static("message"),
                 last_event_id: Text::new(),
                 origin: Text::new(),
             },
-            events: Vec::with_capacity(STEP),
-            text: Vec::new(),
+        };
+        let source = EventSource::with_handler(&url, options.into_core()?, encoder)
+            .map_err(construction_error)?;
+        *lock(&shared.wake) = Some(Arc::new(wake));
+        // Anything queued before the wake-up was installed would wait for a wake that never
+        // comes (the queue was already non-empty): wake once now if so.
+        let p = lock(&shared.pending);
+        let queued = !p.segments.is_empty() || p.finished;
+        drop(p);
+        if queued {
+            shared.wake_js();
+        }
+        Ok(NativeSource {
+            url: source.url().to_owned(),
+            with_credentials: source.with_credentials(),
+            source: Some(source),
+            shared,
         })
     }
 
@@ -299,10 +407,10 @@ impl NativeSource {
         self.with_credentials
     }
 
-    /// Moves queued events out: returns the string they refer to (or `null` when nothing was
+    /// Takes one segment of queued events: returns its string (or `null` when nothing was
     /// queued) and writes the word stream into `meta`: `meta[0]` = number of words after the
-    /// 2-word header, `meta[1]` = 1 if more events are queued (call again; no wake-up comes for
-    /// them). `meta` must hold at least 64 words.
+    /// 2-word header, `meta[1]` = 1 if more is queued (call again: no wake-up comes for it).
+    /// `meta` must hold 32 Ki words.
     #[napi(catch_unwind)]
     pub fn take<'env>(
         &mut self,
@@ -311,56 +419,51 @@ impl NativeSource {
     ) -> Result<Option<JsString<'env>>> {
         // SAFETY: the JS thread is ours for this call and the wrapper does not alias `meta`.
         let words = unsafe { meta.as_mut() };
-        if words.len() < HEADER + 8 * MAX_WORDS_PER_EVENT {
+        if words.len() < HEADER + SEGMENT_WORDS {
             return Err(Error::new(Status::InvalidArg, "meta is too small".to_owned()));
         }
         words[0] = 0;
         words[1] = 0;
-        let Some(source) = &self.source else { return Ok(None) };
-        self.text.clear();
-        let capacity = words.len();
-        let (head, body) = words.split_at_mut(HEADER);
-        let mut enc = Encoder { text: &mut self.text, units: 0, ascii: true, words: body, len: 0 };
-        // `self.events` carries what did not fit last time; it goes first.
-        let mut more = false;
-        loop {
-            if self.events.is_empty() && source.try_recv_many(&mut self.events, STEP) == 0 {
-                break;
-            }
-            let mut used = 0;
-            for ev in &self.events {
-                let fits = capacity - HEADER - enc.len >= MAX_WORDS_PER_EVENT
-                    && (enc.text.is_empty() || enc.text.len() + text_len(ev) <= TEXT_BUDGET);
-                if !fits {
-                    break;
-                }
-                enc.event(&mut self.known, ev);
-                used += 1;
-            }
-            self.events.drain(..used);
-            if !self.events.is_empty() {
-                more = true;
-                break;
-            }
-        }
-        head[0] = enc.len as u32;
-        head[1] = more as u32;
-        let (len, ascii) = (enc.len, enc.ascii);
-        if source.is_finished() && self.events.is_empty() {
-            // Failed (or closed) and drained: release the wake-up so the loop may exit.
-            source.set_notify(None);
-        }
-        if len == 0 {
+        if self.source.is_none() {
             return Ok(None);
         }
-        let s = if ascii {
-            env.create_string_latin1(&self.text)?
-        } else {
+        let mut p = lock(&self.shared.pending);
+        let seg = p.segments.pop_front();
+        if let Some(seg) = &seg {
+            p.bytes -= seg.text.len();
+            if p.bytes < HIGH_WATER / 2 {
+                if let Some(w) = p.producer.take() {
+                    w.wake();
+                }
+            }
+        }
+        let more = !p.segments.is_empty();
+        let release = p.finished && !more;
+        drop(p);
+        if release {
+            // Failed (or closed) and drained: release the wake-up so the loop may exit.
+            lock(&self.shared.wake).take();
+        }
+        let Some(mut seg) = seg else { return Ok(None) };
+        words[0] = seg.words.len() as u32;
+        words[1] = more as u32;
+        words[HEADER..HEADER + seg.words.len()].copy_from_slice(&seg.words);
+        let s = if seg.non_ascii {
             // SAFETY: every Text is UTF-8, and so is their concatenation.
-            env.create_string(unsafe { std::str::from_utf8_unchecked(&self.text) })?
+            env.create_string(unsafe { std::str::from_utf8_unchecked(&seg.text) })?
+        } else {
+            env.create_string_latin1(&seg.text)?
         };
-        if self.text.capacity() > 16 * TEXT_BUDGET {
-            self.text = Vec::new();
+        // Recycle the buffers (unless a huge event made them huge).
+        if seg.text.capacity() <= 2 * TEXT_BUDGET {
+            seg.text.clear();
+            seg.words.clear();
+            seg.units = 0;
+            seg.non_ascii = false;
+            let mut p = lock(&self.shared.pending);
+            if p.spare.len() < 4 {
+                p.spare.push(seg);
+            }
         }
         Ok(Some(s))
     }
@@ -376,11 +479,15 @@ impl NativeSource {
     /// wake-up released (the process may exit). Idempotent.
     #[napi(catch_unwind)]
     pub fn close(&mut self) {
-        self.events.clear();
         if let Some(source) = self.source.take() {
-            source.set_notify(None);
+            // After close() returns no handler call starts (or is still running).
             source.close();
         }
+        let mut p = lock(&self.shared.pending);
+        p.segments.clear();
+        p.bytes = 0;
+        drop(p);
+        lock(&self.shared.wake).take();
     }
 }
 
