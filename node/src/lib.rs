@@ -431,10 +431,10 @@ impl NativeSource {
         let seg = p.segments.pop_front();
         if let Some(seg) = &seg {
             p.bytes -= seg.text.len();
-            if p.bytes < HIGH_WATER / 2 {
-                if let Some(w) = p.producer.take() {
-                    w.wake();
-                }
+            if p.bytes < HIGH_WATER / 2
+                && let Some(w) = p.producer.take()
+            {
+                w.wake();
             }
         }
         let more = !p.segments.is_empty();
