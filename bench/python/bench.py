@@ -131,7 +131,7 @@ def measure(fn: Callable[[str, int], int], url: str, n: int) -> tuple[float, flo
     t0, c0, p0 = time.perf_counter(), cpu(), time.thread_time()
     got = fn(url, n)
     dt, dc, dp = time.perf_counter() - t0, cpu() - c0, time.thread_time() - p0
-    assert got == n, (got, n)
+    assert got >= n, (got, n)  # callbacks may run a few past n before close()
     return n / dt, dc / n, dp / n
 
 
