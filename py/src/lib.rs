@@ -75,8 +75,7 @@ impl PyMessageEvent {
             s.map_or_else(|| PyString::new(py, "").unbind(), Bound::unbind)
         };
         PyMessageEvent {
-            event_type: r#type
-                .map_or_else(|| PyString::new(py, "message").unbind(), Bound::unbind),
+            event_type: r#type.map_or_else(|| PyString::new(py, "message").unbind(), Bound::unbind),
             data: or_empty(data),
             last_event_id: or_empty(last_event_id),
             origin: or_empty(origin),
@@ -272,7 +271,8 @@ impl Pipe {
         let mut buf = [0u8; 256];
         loop {
             // SAFETY: reading into a valid buffer from a non-blocking descriptor we own.
-            let n = unsafe { libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            let n =
+                unsafe { libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if n < buf.len() as isize {
                 break;
             }
@@ -443,7 +443,10 @@ impl NativeSource {
 impl NativeSource {
     fn pack<'py>(&self, py: Python<'py>, buf: Vec<Event>) -> PyResult<Bound<'py, PyTuple>> {
         let (list, only_messages) = convert(py, &mut lock(&self.cache), buf)?;
-        PyTuple::new(py, [list.into_any(), pyo3::types::PyBool::new(py, only_messages).to_owned().into_any()])
+        PyTuple::new(
+            py,
+            [list.into_any(), pyo3::types::PyBool::new(py, only_messages).to_owned().into_any()],
+        )
     }
 }
 
