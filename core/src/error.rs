@@ -73,11 +73,13 @@ impl Error {
         Error { kind, message: message.into(), status: None, source: None }
     }
 
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
     pub(crate) fn with_status(mut self, status: u16) -> Error {
         self.status = Some(status);
         self
     }
 
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
     pub(crate) fn with_source(
         mut self,
         source: impl std::error::Error + Send + Sync + 'static,

@@ -12,6 +12,7 @@ pub enum ReadyState {
 }
 
 impl ReadyState {
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
     pub(crate) fn from_u8(v: u8) -> ReadyState {
         match v {
             0 => ReadyState::Connecting,
