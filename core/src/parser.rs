@@ -89,6 +89,8 @@ pub struct Parser {
     bom: BomState,
     /// Set once `feed` returned an error, until the next `begin_stream`.
     failed: Option<Error>,
+    /// Some kept value (id, type, pending data line) is a slice of a network chunk.
+    borrowed: bool,
 }
 
 /// Where the line being processed lies.
@@ -121,6 +123,7 @@ impl Parser {
             last_was_cr: false,
             bom: BomState::Matching(0),
             failed: None,
+            borrowed: false,
         }
     }
 
@@ -152,6 +155,32 @@ impl Parser {
         self.last_was_cr = false;
         self.bom = BomState::Matching(0);
         self.failed = None;
+    }
+
+    /// Copies the values the parser keeps between chunks (the id, the cached event type, a
+    /// pending one-line data value) out of the network chunks they were sliced from, so a
+    /// stream that goes quiet does not pin a whole read buffer. Call it before waiting for the
+    /// network; it costs nothing unless a kept value is such a slice (then a few small copies).
+    pub fn detach(&mut self) {
+        if !std::mem::take(&mut self.borrowed) {
+            return;
+        }
+        let own = |t: &Text| if t.is_empty() { Text::new() } else { Text::from(t.as_str()) };
+        let same = self.last_event_id.as_bytes() == self.id_buf.as_bytes();
+        self.id_buf = own(&self.id_buf);
+        self.last_event_id = if same { self.id_buf.clone() } else { own(&self.last_event_id) };
+        let cached = self.event_type.as_ref().map(|t| t.as_bytes() == self.type_cache.as_bytes());
+        self.type_cache = own(&self.type_cache);
+        self.event_type = match cached {
+            Some(true) => Some(self.type_cache.clone()),
+            Some(false) => self.event_type.as_ref().map(own),
+            None => None,
+        };
+        if let Data::One(first) = &self.data_state {
+            self.data.clear();
+            self.data.extend_from_slice(first);
+            self.data_state = Data::Many;
+        }
     }
 
     /// The last event ID string (what reconnections send as `Last-Event-ID`).
@@ -416,6 +445,7 @@ impl Parser {
                     Some(self.type_cache.clone())
                 } else {
                     self.type_cache = decode_value(src, value);
+                    self.borrowed |= matches!(src, Src::Chunk(_));
                     Some(self.type_cache.clone())
                 };
                 Ok(())
@@ -426,6 +456,7 @@ impl Parser {
                 }
                 if memchr::memchr(0, value).is_none() && value != self.id_buf.as_bytes() {
                     self.id_buf = decode_value(src, value);
+                    self.borrowed |= matches!(src, Src::Chunk(_));
                     self.id_changed = true;
                 }
                 Ok(())
@@ -451,6 +482,7 @@ impl Parser {
         match (&self.data_state, src) {
             (Data::None, Src::Chunk(chunk)) => {
                 self.data_state = Data::One(chunk.slice_ref(value));
+                self.borrowed = true;
             }
             (Data::None, Src::Carry) => {
                 self.data.clear();

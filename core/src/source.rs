@@ -728,6 +728,8 @@ impl Connection {
                 }
                 Err(e) => return Outcome::Reestablish(e),
             }
+            // Before waiting: don't let a quiet stream pin the last read buffer.
+            self.parser.detach();
             let read = match self.read_timeout {
                 Some(t) => match tokio::time::timeout(t, body.read()).await {
                     Ok(r) => r,

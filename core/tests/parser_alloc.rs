@@ -136,3 +136,23 @@ fn events_across_chunks_allocate_at_most_once() {
         assert!(a <= limit, "chunks of {size}: {a} allocations for {n} events");
     }
 }
+
+/// `detach` copies kept slices out of the chunk, so dropping the chunk frees its buffer
+/// (the event values handed out stay valid).
+#[test]
+fn detach_releases_the_chunk() {
+    let mut p = Parser::new(1 << 20);
+    let chunk =
+        Bytes::from(b"id: 41\nevent: tick\ndata: a\n\nid: 42\nevent: tick\ndata: pending".to_vec());
+    let weak_probe = chunk.clone();
+    let mut got = Vec::new();
+    p.feed(chunk, &mut |i| got.push(i)).unwrap();
+    p.detach();
+    drop(got);
+    // Only our probe still refers to the buffer: it is unique again.
+    assert!(weak_probe.is_unique(), "the parser still holds a slice of the chunk");
+    let mut got = Vec::new();
+    p.feed(Bytes::from_static(b"\n\n"), &mut |i| got.push(i)).unwrap();
+    let [Item::Message(m)] = &got[..] else { panic!("{got:?}") };
+    assert_eq!((&*m.event_type, &*m.data, &*m.last_event_id), ("tick", "pending", "42"));
+}
