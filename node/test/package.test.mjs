@@ -83,15 +83,19 @@ test('npm pack, then npm install of the tarball in a fresh project builds and wo
     assert.ok(existsSync(path.join(pkgDir, 'eventsource-native.node')))
     assert.ok(existsSync(path.join(pkgDir, 'index.d.ts')))
 
-    const url = script(server.base, token('pack'), { c1: 'data: from the tarball\n\n', hold1: 1 })
+    // One token per program: a /script token serves its body to the first connection only.
+    const url1 = script(server.base, token('pack-cjs'), { c1: 'data: from the tarball\n\n', hold1: 1 })
+    const url2 = script(server.base, token('pack-esm'), { c1: 'data: from the tarball\n\n', hold1: 1 })
     const cjs = `const { EventSource } = require('eventsource-native');
-      const es = new EventSource(${JSON.stringify(url)});
-      es.onmessage = (e) => { console.log(e.data); es.close() }`
+      const es = new EventSource(${JSON.stringify(url1)});
+      es.onmessage = (e) => { console.log(e.data); es.close() }
+      es.onerror = (e) => { console.error('error event:', e.message, es.readyState) }`
     const esm = `import { EventSource } from 'eventsource-native';
       import Default from 'eventsource-native';
       if (Default !== EventSource) throw new Error('default export differs');
-      const es = new EventSource(${JSON.stringify(url)});
-      es.onmessage = (e) => { console.log(e.data); es.close() }`
+      const es = new EventSource(${JSON.stringify(url2)});
+      es.onmessage = (e) => { console.log(e.data); es.close() }
+      es.onerror = (e) => { console.error('error event:', e.message, es.readyState) }`
     for (const [flag, code] of [
       ['--eval', cjs],
       ['--input-type=module', esm],
@@ -99,7 +103,7 @@ test('npm pack, then npm install of the tarball in a fresh project builds and wo
       const args = flag === '--eval' ? ['-e', code] : [flag, '-e', code]
       const r = spawnSync(process.execPath, args, { cwd: proj, encoding: 'utf8', timeout: 20_000 })
       assert.equal(r.status, 0, r.stderr)
-      assert.equal(r.stdout, 'from the tarball\n')
+      assert.equal(r.stdout, 'from the tarball\n', `${flag}: stderr: ${r.stderr}`)
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })
