@@ -50,5 +50,8 @@ demo: ## start the bundled SSE server and stream from it with the Rust, C, Pytho
 	kill $$TS_PID 2>/dev/null || true
 
 bench: ## benchmarks against the peers; results in bench/RESULTS.md
-	$(CARGO) bench -p eventsource-bench
+	$(CARGO) build --release -p testserver
+	$(CARGO) bench -p eventsource-bench --bench parser -- --warm-up-time 1 --measurement-time 3
+	$(CARGO) run --release -p eventsource-bench --bin alloc_count
+	$(CARGO) run --release -p eventsource-bench --bin e2e -- --runs 3 --idle 5000
 	@for f in $(FACES); do $(MAKE) -C $$f bench || exit 1; done
