@@ -46,7 +46,7 @@ demo: ## start the bundled SSE server and stream from it with the Rust, C, Pytho
 	url="http://127.0.0.1:$$port/stream?count=$(DEMO_EVENTS)&size=48&rate=20&id=1"; \
 	echo "== testserver: $$line"; \
 	echo "== Rust:   tail $$url"; target/release/tail "$$url" --max-events $(DEMO_EVENTS); \
-	for f in $(FACES); do echo "== $$f:"; $(MAKE) -s -C $$f demo URL="$$url" MAX_EVENTS=$(DEMO_EVENTS); done; \
+	for f in $(FACES); do echo "== $$f:"; CARGO_TERM_QUIET=true $(MAKE) -s -C $$f demo URL="$$url" MAX_EVENTS=$(DEMO_EVENTS); done; \
 	kill $$TS_PID 2>/dev/null || true
 
 bench: ## benchmarks against the peers; results in bench/RESULTS.md
