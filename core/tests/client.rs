@@ -1,112 +1,15 @@
 //! The connection model of `spec/eventsource.md` against the real testserver over loopback.
 //! Test names cite the §11 assertion they check (`s11_NN_...`).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+mod common;
+
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::*;
 use eventsource_core::{ErrorKind, Event, EventSource, Options, ReadyState, Recv};
-use serde_json::Value;
 use testserver::Server;
-
-fn server() -> &'static Server {
-    static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(Server::start)
-}
-
-fn token() -> String {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!("c{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
-}
-
-fn pct(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (*b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// A `/script` URL: `conns[k]` is the body of connection k+1; extra is appended verbatim.
-fn script(t: &str, conns: &[&[u8]], extra: &str) -> String {
-    let mut q = format!("script?t={t}");
-    for (i, c) in conns.iter().enumerate() {
-        q.push_str(&format!("&c{}={}", i + 1, pct(c)));
-    }
-    q.push_str(extra);
-    server().url(&q)
-}
-
-/// The requests the server recorded under `t`.
-fn log(t: &str) -> Vec<Value> {
-    let mut s = TcpStream::connect(("127.0.0.1", server().port())).unwrap();
-    write!(s, "GET /log?t={t} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).unwrap();
-    let resp = String::from_utf8(resp).unwrap();
-    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    serde_json::from_str::<Value>(&body).unwrap().as_array().unwrap().clone()
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    loop {
-        let (size, rest) = s.split_once("\r\n").unwrap();
-        let n = usize::from_str_radix(size.trim(), 16).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.push_str(&rest[..n]);
-        s = &rest[n + 2..];
-    }
-}
-
-fn header(req: &Value, name: &str) -> Option<String> {
-    req["headers"][name].as_str().map(str::to_owned)
-}
-
-fn fast() -> Options {
-    Options::default().retry(Duration::from_millis(100)).backoff(1.0)
-}
-
-/// A compact trace item: ("open"|"message:TYPE:DATA:ID"|"error", readyState).
-fn describe(e: &Event) -> String {
-    match e {
-        Event::Open => "open".into(),
-        Event::Message(m) => format!("{}:{}:{}", m.event_type, m.data, m.last_event_id),
-        Event::Error(e) => format!("error({})", e.ready_state as u8),
-    }
-}
-
-/// Receives events until `n` are seen, the source finishes, or `within` elapses.
-fn take(es: &EventSource, n: usize, within: Duration) -> Vec<Event> {
-    let deadline = Instant::now() + within;
-    let mut out = Vec::new();
-    while out.len() < n {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match es.recv_timeout(Some(left)) {
-            Recv::Event(e) => out.push(e),
-            Recv::Timeout | Recv::Closed => break,
-        }
-    }
-    out
-}
-
-fn trace(es: &EventSource, n: usize) -> Vec<String> {
-    take(es, n, Duration::from_secs(10)).iter().map(describe).collect()
-}
 
 /// Asserts nothing more arrives for `d`.
 fn quiet(es: &EventSource, d: Duration) {
@@ -176,7 +79,7 @@ fn s11_06_first_request_headers() {
     let es = open(&script(&t, &[b"data: x\n\n"], ""), fast());
     assert_eq!(trace(&es, 2), ["open", "message:x:"]);
     let req = &log(&t)[0];
-    assert_eq!(req["method"], "GET");
+    assert_eq!(req.method, "GET");
     assert_eq!(header(req, "accept").as_deref(), Some("text/event-stream"));
     assert_eq!(header(req, "cache-control").as_deref(), Some("no-cache"));
     assert_eq!(header(req, "last-event-id"), None);
@@ -269,7 +172,7 @@ fn s11_13_redirects_are_followed() {
         let es = open(&url, fast());
         assert_eq!(trace(&es, 2), ["open", "message:there:"], "{code}");
         let req = &log(&t)[0];
-        assert_eq!(req["method"], "GET");
+        assert_eq!(req.method, "GET");
         assert_eq!(header(req, "accept").as_deref(), Some("text/event-stream"));
     }
 }
@@ -419,7 +322,7 @@ fn reconnect_gap(first: &[u8], o: Options) -> Duration {
     let tr = trace(&es, 4);
     assert_eq!(tr.last().map(String::as_str), Some("open"), "{tr:?}");
     let l = log(&t);
-    let ms = l[1]["at_ms"].as_f64().unwrap() - l[0]["at_ms"].as_f64().unwrap();
+    let ms = l[1].at_ms - l[0].at_ms;
     Duration::from_secs_f64(ms / 1000.0)
 }
 
@@ -633,10 +536,17 @@ fn s11_71_75_close_is_synchronous_final_and_idempotent() {
     let t = token();
     let es = open(&script(&t, &[b"data: a\n\n"], "&hold1=1"), fast());
     assert_eq!(trace(&es, 2), ["open", "message:a:"]);
+    assert_eq!(log(&t)[0].done_ms, None, "the held response is still running");
     es.close();
     assert_eq!(es.ready_state(), ReadyState::Closed);
     es.close();
     assert!(matches!(es.recv_timeout(Some(Duration::from_millis(500))), Recv::Closed));
+    // The server sees the socket close.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while log(&t)[0].done_ms.is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(log(&t)[0].done_ms.is_some(), "the server never saw the connection close");
 }
 
 #[test]
@@ -738,8 +648,8 @@ fn request_options_are_sent_on_every_connection() {
     assert_eq!(trace(&es, 5), ["open", "message:a:3", "error(0)", "open", "message:b:3"]);
     let l = log(&t);
     for req in &l[..2] {
-        assert_eq!(req["method"], "POST");
-        assert_eq!(req["body"], r#"{"prompt":"hi"}"#);
+        assert_eq!(req.method, "POST");
+        assert_eq!(req.body, r#"{"prompt":"hi"}"#);
         assert_eq!(header(req, "authorization").as_deref(), Some("Bearer abc"));
         assert_eq!(header(req, "x-extra").as_deref(), Some("1"));
         assert_eq!(header(req, "accept").as_deref(), Some("text/event-stream"));

@@ -4,63 +4,13 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use eventsource_core::{ErrorKind, Event, EventSource, Options, ReadyState, Recv};
-use testserver::Server;
+mod common;
 
-fn server() -> &'static Server {
-    static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(Server::start)
-}
-
-fn token() -> String {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!("tr{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
-}
-
-fn pct(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (*b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn fast() -> Options {
-    Options::default().retry(Duration::from_millis(50)).backoff(1.0)
-}
-
-fn describe(e: &Event) -> String {
-    match e {
-        Event::Open => "open".into(),
-        Event::Message(m) => format!("{}:{}:{}", m.event_type, m.data, m.last_event_id),
-        Event::Error(e) => format!("error({})", e.ready_state as u8),
-    }
-}
-
-fn take(es: &EventSource, n: usize, within: Duration) -> Vec<Event> {
-    let deadline = Instant::now() + within;
-    let mut out = Vec::new();
-    while out.len() < n {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match es.recv_timeout(Some(left)) {
-            Recv::Event(e) => out.push(e),
-            Recv::Timeout | Recv::Closed => break,
-        }
-    }
-    out
-}
-
-fn trace(es: &EventSource, n: usize) -> Vec<String> {
-    take(es, n, Duration::from_secs(10)).iter().map(describe).collect()
-}
+use common::*;
+use eventsource_core::{ErrorKind, Event, EventSource, Options, ReadyState};
 
 fn error_of(e: &Event) -> (ReadyState, ErrorKind, String) {
     match e {
@@ -357,14 +307,6 @@ fn request_head_is_well_formed() {
 // ---------------------------------------------------------------------------------------------
 // Redirects (testserver)
 
-fn log(t: &str) -> Vec<testserver::Entry> {
-    server().requests(t)
-}
-
-fn hdr(e: &testserver::Entry, name: &str) -> Option<String> {
-    e.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
-}
-
 #[test]
 fn see_other_turns_post_into_get_and_307_keeps_it() {
     for (code, method, body) in [
@@ -388,7 +330,7 @@ fn see_other_turns_post_into_get_and_307_keeps_it() {
         let l = log(&t);
         assert_eq!(l[0].method, "POST", "{code}");
         assert_eq!((l[1].method.as_str(), l[1].body.as_str()), (method, body), "{code}");
-        assert_eq!(hdr(&l[1], "content-type").is_some(), method == "POST", "{code}");
+        assert_eq!(header(&l[1], "content-type").is_some(), method == "POST", "{code}");
     }
 }
 
@@ -418,12 +360,12 @@ fn cross_origin_redirect_drops_credentials_headers_and_reconnects_from_the_origi
     let paths: Vec<_> = l.iter().map(|e| e.path.as_str()).collect();
     // Each connection starts again at the original URL.
     assert_eq!(paths, ["/redirect", "/script", "/redirect", "/script"]);
-    assert_eq!(hdr(&l[0], "authorization").as_deref(), Some("Bearer secret"));
-    assert_eq!(hdr(&l[0], "cookie").as_deref(), Some("c=1"));
-    assert_eq!(hdr(&l[1], "authorization"), None);
-    assert_eq!(hdr(&l[1], "cookie"), None);
-    assert_eq!(hdr(&l[1], "x-keep").as_deref(), Some("k"));
-    assert_eq!(hdr(&l[1], "host"), Some(format!("localhost:{}", server().port())));
+    assert_eq!(header(&l[0], "authorization").as_deref(), Some("Bearer secret"));
+    assert_eq!(header(&l[0], "cookie").as_deref(), Some("c=1"));
+    assert_eq!(header(&l[1], "authorization"), None);
+    assert_eq!(header(&l[1], "cookie"), None);
+    assert_eq!(header(&l[1], "x-keep").as_deref(), Some("k"));
+    assert_eq!(header(&l[1], "host"), Some(format!("localhost:{}", server().port())));
 }
 
 #[test]
@@ -437,7 +379,7 @@ fn same_origin_redirect_keeps_authorization_and_relative_location_resolves() {
     assert_eq!(trace(&es, 2), ["open", "message:here:"]);
     es.close();
     let l = log(&t);
-    assert_eq!(hdr(&l[1], "authorization").as_deref(), Some("Bearer s"));
+    assert_eq!(header(&l[1], "authorization").as_deref(), Some("Bearer s"));
 }
 
 #[test]
@@ -483,8 +425,8 @@ fn cookies_from_redirects_and_paths_and_expiry() {
     es.close();
     let l = log(&t);
     // Stored from the redirect, sent on the hop and on the reconnection's hop.
-    assert_eq!(hdr(&l[0], "cookie").as_deref(), Some("hop=1"));
-    assert_eq!(hdr(&l[1], "cookie").as_deref(), Some("hop=1"));
+    assert_eq!(header(&l[0], "cookie").as_deref(), Some("hop=1"));
+    assert_eq!(header(&l[1], "cookie").as_deref(), Some("hop=1"));
     // Without with_credentials: no jar.
     let t2 = token();
     let url = server().url(&format!(
@@ -495,7 +437,7 @@ fn cookies_from_redirects_and_paths_and_expiry() {
     ));
     let es = EventSource::with_options(&url, fast()).unwrap();
     assert_eq!(trace(&es, 5), ["open", "message:a:", "error(0)", "open", "message:b:"]);
-    assert_eq!(hdr(&log(&t2)[1], "cookie"), None);
+    assert_eq!(header(&log(&t2)[1], "cookie"), None);
 }
 
 // ---------------------------------------------------------------------------------------------
