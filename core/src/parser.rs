@@ -295,11 +295,12 @@ impl Parser {
                     return Err(self.too_large_line());
                 }
                 let vs = start + 5 + usize::from(line.get(5) == Some(&b' '));
-                let data = if is_utf8(&buf[vs..eol]) {
+                let value = &buf[vs..eol];
+                let data = if is_utf8(value) {
                     // SAFETY: just checked to be UTF-8.
-                    unsafe { Text::from_utf8_unchecked(chunk.slice(vs..eol)) }
+                    unsafe { Text::from_chunk_unchecked(chunk, value) }
                 } else {
-                    lossy(&buf[vs..eol])
+                    lossy(value)
                 };
                 self.emit_message(data, emit);
                 start = self.after_eol(buf, next);
@@ -526,7 +527,7 @@ impl Parser {
             Data::Many => {
                 let t = if is_utf8(&self.data) {
                     // SAFETY: just checked to be UTF-8.
-                    unsafe { Text::from_utf8_unchecked(Bytes::copy_from_slice(&self.data)) }
+                    unsafe { Text::copy_unchecked(&self.data) }
                 } else {
                     lossy(&self.data)
                 };
@@ -548,8 +549,8 @@ impl Parser {
         emit(Item::Message(MessageEvent {
             event_type,
             data,
-            last_event_id: share(&self.last_event_id),
-            origin: share(&self.origin),
+            last_event_id: self.last_event_id.clone(),
+            origin: self.origin.clone(),
         }));
     }
 }
@@ -557,17 +558,16 @@ impl Parser {
 /// Decodes a kept value: a slice of the chunk when it is valid UTF-8 there, else a copy.
 #[inline]
 fn decode_value(src: Src<'_>, value: &[u8]) -> Text {
-    match src {
-        Src::Chunk(chunk) => to_text(chunk.slice_ref(value)),
-        Src::Carry => to_text(Bytes::copy_from_slice(value)),
+    if !is_utf8(value) {
+        return lossy(value);
     }
-}
-
-/// A clone of `t`, free when `t` is empty (no call through the `Bytes` vtable): most streams
-/// have no ids.
-#[inline]
-fn share(t: &Text) -> Text {
-    if t.is_empty() { Text::new() } else { t.clone() }
+    // SAFETY: just checked to be UTF-8.
+    unsafe {
+        match src {
+            Src::Chunk(chunk) => Text::from_chunk_unchecked(chunk, value),
+            Src::Carry => Text::copy_unchecked(value),
+        }
+    }
 }
 
 /// Lossy UTF-8 decoding that keeps valid input without copying.
