@@ -50,6 +50,9 @@ enum Data {
     None,
     /// Exactly one `data` line: its raw value, a slice of the chunk it came in.
     One(Bytes),
+    /// Exactly one `data` line, in the chunk being fed: its raw value is `chunk[start..end]`.
+    /// Becomes `One` when that `feed` returns (no `Bytes` is made unless the event spans chunks).
+    OneHere { start: usize, end: usize },
     /// Raw values joined by LF (no trailing LF) in `Parser::data`.
     Many,
 }
@@ -224,6 +227,10 @@ impl Parser {
             return Err(e.clone());
         }
         let r = self.feed_inner(&chunk, emit);
+        if let Data::OneHere { start, end } = self.data_state {
+            self.data_state = Data::One(chunk.slice(start..end));
+            self.borrowed = true;
+        }
         if let Err(e) = &r {
             self.failed = Some(e.clone());
         }
@@ -409,7 +416,7 @@ impl Parser {
         emit: &mut impl FnMut(Item),
     ) -> Result<(), Error> {
         let Some(&first) = line.first() else {
-            self.dispatch(emit);
+            self.dispatch(src, emit);
             return Ok(());
         };
         if first == b':' {
@@ -422,12 +429,17 @@ impl Parser {
             }
             return self.push_data(src, v.strip_prefix(b" ").unwrap_or(v));
         }
-        let (name, value): (&[u8], &[u8]) = match memchr::memchr(b':', line) {
+        // A known field name is at most `LONGEST_FIELD` bytes: only the line's head can hold
+        // its colon (an inline search; a `memchr` call costs more on lines this short).
+        let head = &line[..line.len().min(LONGEST_FIELD + 1)];
+        let (name, value): (&[u8], &[u8]) = match head.iter().position(|&c| c == b':') {
             Some(i) => {
                 let v = &line[i + 1..];
                 (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
             }
-            None => (line, &[]),
+            // No colon: the whole line is the name (a known one only if it is that short).
+            None if line.len() <= LONGEST_FIELD => (line, &[]),
+            None => return Ok(()),
         };
         match name {
             b"data" => {
@@ -482,13 +494,26 @@ impl Parser {
     fn push_data(&mut self, src: Src<'_>, value: &[u8]) -> Result<(), Error> {
         match (&self.data_state, src) {
             (Data::None, Src::Chunk(chunk)) => {
-                self.data_state = Data::One(chunk.slice_ref(value));
-                self.borrowed = true;
+                let start = if value.is_empty() { 0 } else { offset_in(chunk, value) };
+                self.data_state = Data::OneHere { start, end: start + value.len() };
             }
             (Data::None, Src::Carry) => {
                 self.data.clear();
                 self.data.extend_from_slice(value);
                 self.data_state = Data::Many;
+            }
+            (&Data::OneHere { start, end }, Src::Chunk(chunk)) => {
+                if end - start + 1 + value.len() > self.max_event_size {
+                    return Err(self.too_large_data());
+                }
+                self.data.clear();
+                self.data.extend_from_slice(&chunk[start..end]);
+                self.data.push(b'\n');
+                self.data.extend_from_slice(value);
+                self.data_state = Data::Many;
+            }
+            (Data::OneHere { .. }, Src::Carry) => {
+                unreachable!("a carried line is processed before any line of the chunk")
             }
             (Data::One(first), _) => {
                 if first.len() + 1 + value.len() > self.max_event_size {
@@ -513,7 +538,7 @@ impl Parser {
 
     /// The blank line: dispatch the event (§6.6).
     #[inline]
-    fn dispatch(&mut self, emit: &mut impl FnMut(Item)) {
+    fn dispatch(&mut self, src: Src<'_>, emit: &mut impl FnMut(Item)) {
         let data = match std::mem::take(&mut self.data_state) {
             Data::None => {
                 if self.id_changed {
@@ -524,6 +549,10 @@ impl Parser {
                 return;
             }
             Data::One(bytes) => to_text(bytes),
+            Data::OneHere { start, end } => {
+                let Src::Chunk(chunk) = src else { unreachable!("a blank line is never carried") };
+                decode_value(src, &chunk[start..end])
+            }
             Data::Many => {
                 let t = if is_utf8(&self.data) {
                     // SAFETY: just checked to be UTF-8.
@@ -568,6 +597,14 @@ fn decode_value(src: Src<'_>, value: &[u8]) -> Text {
             Src::Carry => Text::copy_unchecked(value),
         }
     }
+}
+
+/// Where `part` (a non-empty slice of `chunk`) starts in it.
+#[inline]
+fn offset_in(chunk: &Bytes, part: &[u8]) -> usize {
+    let off = (part.as_ptr() as usize).wrapping_sub(chunk.as_ptr() as usize);
+    debug_assert!(off + part.len() <= chunk.len());
+    off
 }
 
 /// Lossy UTF-8 decoding that keeps valid input without copying.
