@@ -1,6 +1,6 @@
 """Stub of the private native module (Rust, PyO3). Use the package's public names instead."""
 
-from typing import Final, Optional, Union, final
+from typing import Any, Callable, Final, Optional, Union, final
 
 __all__ = [
     "NativeSource",
@@ -100,6 +100,9 @@ class NativeSource:
     def next_batch(
         self, max: int, timeout: Optional[float] = None
     ) -> Optional[tuple[list[_AnyEvent], bool]]: ...
+    def dispatch(
+        self, max: int, table: dict[str, tuple[Callable[[Any], object], ...]], owner: object
+    ) -> int: ...
     def wakeup_fd(self) -> int: ...
     def drain_wakeup(self) -> None: ...
 

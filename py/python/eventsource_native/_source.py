@@ -38,7 +38,7 @@ CLOSED: Final = 2
 Listener = Callable[[Any], object]
 """A listener gets a ``MessageEvent``, an ``Event`` (open) or an ``ErrorEvent``."""
 
-_BATCH = 4096  # events per crossing; the core's queue holds up to 8192
+_BATCH = 1024  # events per crossing; the core's queue holds up to 8192
 _GRACE = 0.02  # seconds between the first listener and the first delivery on the library thread
 
 # ---------------------------------------------------------------------------------------------
@@ -224,6 +224,9 @@ class EventSource:
         self._ready_state = CONNECTING
         self._observed = False  # a consumer exists: report the delivered state
         self._listeners: dict[str, list[tuple[Listener, bool]]] = {}
+        # What delivery reads: type -> the listeners' callables, rebuilt on every change (a
+        # tuple, so a change made by a listener takes effect from the next event).
+        self._table: dict[str, tuple[Listener, ...]] = {}
         self._handlers: dict[str, Optional[Listener]] = {"open": None, "message": None, "error": None}
         self._lock = threading.Lock()  # held while delivering
         self._dispatch_ident: Optional[int] = None
@@ -270,6 +273,8 @@ class EventSource:
             lst[idx] = (fn, True)  # keeps its place, as an event handler attribute does
         else:
             lst.append((fn, True))
+        self._update_table(kind)
+        if fn is not None:
             self._start_dispatch()
 
     @property
@@ -305,6 +310,7 @@ class EventSource:
         lst = self._listeners.setdefault(type, [])
         if not any(f == listener and not attr for f, attr in lst):
             lst.append((listener, False))
+        self._update_table(type)
         self._start_dispatch()
 
     def remove_event_listener(self, type: str, listener: Listener) -> None:
@@ -314,9 +320,17 @@ class EventSource:
                 if f == listener and not attr:
                     del lst[i]
                     break
+            self._update_table(type)
+
+    def _update_table(self, type: str) -> None:
+        lst = self._listeners.get(type)
+        if lst:
+            self._table[type] = tuple(f for f, _ in lst)
+        else:
+            self._table.pop(type, None)
 
     def _has_listeners(self) -> bool:
-        return any(self._listeners.values())
+        return bool(self._table)
 
     # --- delivery -----------------------------------------------------------------------------
 
@@ -326,13 +340,13 @@ class EventSource:
             self._ready_state = ev.ready_state
         else:
             self._ready_state = OPEN
-        lst = self._listeners.get(ev.type)
-        if lst:
-            for fn, _ in tuple(lst):
-                try:
-                    fn(ev)
-                except Exception as exc:  # noqa: BLE001 - reported, the stream goes on
-                    _report(exc, fn)
+        for fn in self._table.get(ev.type, ()):
+            try:
+                fn(ev)
+            except Exception as exc:  # noqa: BLE001 - reported, the stream goes on
+                _report(exc, fn)
+            if self._closed:
+                return
 
     def _deliver_locked(self, ev: Any) -> None:
         me = threading.get_ident()
@@ -410,15 +424,12 @@ class EventSource:
                 return
             self._dispatch_ident = me
             try:
-                batch, _ = self._native.take(_BATCH)
-                deliver = self._deliver
-                for ev in batch:
-                    if self._closed:
-                        break
-                    deliver(ev)
+                # Takes a batch and calls the listeners in native code (see
+                # NativeSource.dispatch); stops at once when a listener closes the source.
+                taken = self._native.dispatch(_BATCH, self._table, self)
             finally:
                 self._dispatch_ident = None
-        if len(batch) == _BATCH and self._reader_loop is not None:
+        if taken == _BATCH and self._reader_loop is not None:
             # More may be queued and no wake-up will come for it: continue on the next turn.
             self._reader_loop.call_soon(self._on_readable)
         elif self._native.is_finished() and not self._iterating:
