@@ -290,7 +290,10 @@ impl Parser {
 
         // Complete lines inside the chunk.
         let mut start = pos;
-        while let Some(off) = find_eol(&buf[start..]) {
+        loop {
+            // One pass finds the line end and checks the line's UTF-8 (cheap when ASCII).
+            let (found, utf8) = find_eol_utf8(&buf[start..]);
+            let Some(off) = found else { break };
             let eol = start + off;
             let line = &buf[start..eol];
             let next = self.after_eol(buf, eol);
@@ -303,7 +306,8 @@ impl Parser {
                 }
                 let vs = start + 5 + usize::from(line.get(5) == Some(&b' '));
                 let value = &buf[vs..eol];
-                let data = if is_utf8(value) {
+                // `value` is the line after an ASCII prefix: valid if the line is.
+                let data = if utf8 || is_utf8(value) {
                     // SAFETY: just checked to be UTF-8.
                     unsafe { Text::from_chunk_unchecked(chunk, value) }
                 } else {
@@ -568,7 +572,7 @@ impl Parser {
     }
 
     /// Dispatch steps 3–5 for a non-empty data buffer, given as `data` (without its final LF).
-    #[inline]
+    #[inline(always)]
     fn emit_message(&mut self, data: Text, emit: &mut impl FnMut(Item)) {
         if self.id_changed {
             self.id_changed = false;
@@ -629,8 +633,10 @@ fn lossy(b: &[u8]) -> Text {
 /// `simdutf8` for long ones, the standard library's validator otherwise.
 #[inline]
 fn is_utf8(b: &[u8]) -> bool {
-    if b.len() < 64 {
+    if b.len() < 16 {
         b.is_ascii() || std::str::from_utf8(b).is_ok()
+    } else if b.len() < 64 {
+        b.is_ascii() || simdutf8::basic::from_utf8(b).is_ok()
     } else {
         simdutf8::basic::from_utf8(b).is_ok()
     }
@@ -666,6 +672,90 @@ fn find_eol(b: &[u8]) -> Option<usize> {
     b[i..].iter().position(|&c| c == b'\n' || c == b'\r').map(|j| i + j)
 }
 
+/// The first CR or LF in `b`, and whether the bytes before it are valid UTF-8 (`false`: not
+/// known, check again). Short lines (most events) take one pass: 16 bytes at a time with SSE2,
+/// looking at the same load for line ends and for non-ASCII bytes; each non-ASCII character
+/// before the line end is checked on its own. Past the first 64 bytes, the line end is found
+/// with `memchr2` and the (long) line is left to `simdutf8`, which is faster on long lines
+/// with many non-ASCII characters.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn find_eol_utf8(b: &[u8]) -> (Option<usize>, bool) {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    let len = b.len();
+    let mut i = 0;
+    // SAFETY: SSE2 is always available on x86-64; each load reads 16 bytes inside `b`.
+    unsafe {
+        let lf = _mm_set1_epi8(b'\n' as i8);
+        let cr = _mm_set1_epi8(b'\r' as i8);
+        while i + 16 <= len {
+            let v = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
+            let eol = _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr));
+            let e = _mm_movemask_epi8(eol) as u32;
+            let high = _mm_movemask_epi8(v) as u32;
+            // Non-ASCII bytes before the first line end of the block (all of them if none).
+            let before = high & e.wrapping_sub(1) & !e;
+            if before != 0 {
+                let p = i + before.trailing_zeros() as usize;
+                match utf8_char_len(b, p) {
+                    // Its continuation bytes are not line ends: the line end is further on.
+                    Some(n) => i = p + n,
+                    None => return (find_eol(&b[p..]).map(|j| p + j), false),
+                }
+                continue;
+            }
+            if e != 0 {
+                return (Some(i + e.trailing_zeros() as usize), true);
+            }
+            i += 16;
+            if i >= 64 {
+                return (memchr::memchr2(b'\n', b'\r', &b[i..]).map(|j| i + j), false);
+            }
+        }
+    }
+    while i < len {
+        match b[i] {
+            b'\n' | b'\r' => return (Some(i), true),
+            0..0x80 => i += 1,
+            _ => match utf8_char_len(b, i) {
+                Some(n) => i += n,
+                None => return (find_eol(&b[i..]).map(|j| i + j), false),
+            },
+        }
+    }
+    (None, false)
+}
+
+/// The first CR or LF in `b`, and `false` (UTF-8 not checked).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn find_eol_utf8(b: &[u8]) -> (Option<usize>, bool) {
+    (find_eol(b), false)
+}
+
+/// The length of the valid UTF-8 character starting with the non-ASCII byte `b[p]`, or `None`
+/// if it is invalid or cut by the end of `b` (RFC 3629: no overlongs, surrogates or values
+/// above U+10FFFF).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn utf8_char_len(b: &[u8], p: usize) -> Option<usize> {
+    let (n, lo, hi) = match b[p] {
+        0xC2..=0xDF => (2, 0x80, 0xBF),
+        0xE0 => (3, 0xA0, 0xBF),
+        0xE1..=0xEC | 0xEE..=0xEF => (3, 0x80, 0xBF),
+        0xED => (3, 0x80, 0x9F),
+        0xF0 => (4, 0x90, 0xBF),
+        0xF1..=0xF3 => (4, 0x80, 0xBF),
+        0xF4 => (4, 0x80, 0x8F),
+        _ => return None,
+    };
+    let rest = b.get(p + 1..p + n)?;
+    let ok = (lo..=hi).contains(&rest[0]) && rest[1..].iter().all(|&c| c & 0xC0 == 0x80);
+    ok.then_some(n)
+}
+
 /// The first CR or LF in `b`.
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
@@ -685,6 +775,77 @@ fn line_may_be_field(prefix: &[u8]) -> bool {
                     || b"event".starts_with(prefix)
                     || b"id".starts_with(prefix)
                     || b"retry".starts_with(prefix))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fused scan agrees with `memchr2` + `std::str::from_utf8` wherever it claims validity.
+    fn check(b: &[u8]) {
+        let eol = memchr::memchr2(b'\n', b'\r', b);
+        let (found, utf8) = find_eol_utf8(b);
+        assert_eq!(found, eol, "{b:x?}");
+        if let Some(e) = eol {
+            let valid = std::str::from_utf8(&b[..e]).is_ok();
+            // Short lines are checked in the same pass; longer ones may be left to `is_utf8`.
+            #[cfg(target_arch = "x86_64")]
+            if e < 64 {
+                assert_eq!(utf8, valid, "{b:x?}");
+            }
+            assert!(!utf8 || valid, "{b:x?}");
+        }
+    }
+
+    #[test]
+    fn fused_scan_matches_memchr_and_std() {
+        // Every 1- and 2-byte sequence, at several offsets around the 16-byte blocks.
+        let mut pieces: Vec<Vec<u8>> = (0..=255u8).map(|a| vec![a]).collect();
+        for a in 0x80..=0xFFu8 {
+            for c in [0x00, 0x0A, 0x0D, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xFF]
+            {
+                pieces.push(vec![a, c]);
+            }
+        }
+        for s in ["é", "😀", "€", "\u{10FFFF}", "\u{D7FF}", "\u{E000}", "\u{800}", "\u{10000}"]
+        {
+            let s = s.as_bytes();
+            pieces.push(s.to_vec());
+            for k in 1..s.len() {
+                pieces.push(s[..k].to_vec());
+            }
+        }
+        pieces.extend([
+            b"\xED\xA0\x80".to_vec(),
+            b"\xF4\x90\x80\x80".to_vec(),
+            b"\xE0\x80\x80".to_vec(),
+            b"\xF0\x80\x80\x80".to_vec(),
+            b"\xC0\xAF".to_vec(),
+        ]);
+        for p in &pieces {
+            for pre in [0, 1, 13, 14, 15, 16, 17, 31, 40, 47, 48, 63, 64, 100] {
+                for tail in [&b""[..], b"\n", b"abc\r", b"\xC3\xA9 and then more than sixteen \n"] {
+                    let mut b = vec![b'a'; pre];
+                    b.extend_from_slice(p);
+                    b.extend_from_slice(tail);
+                    check(&b);
+                }
+            }
+        }
+        // Pseudo-random mixes of ASCII, line ends and (in)valid sequences.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            let mut b = Vec::new();
+            for _ in 0..(x % 80) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let piece = &pieces[(x >> 8) as usize % pieces.len()];
+                if x % 4 == 0 { b.extend_from_slice(piece) } else { b.push(b'a' + (x % 26) as u8) }
+            }
+            check(&b);
         }
     }
 }
