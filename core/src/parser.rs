@@ -843,7 +843,11 @@ mod tests {
                 x ^= x >> 7;
                 x ^= x << 17;
                 let piece = &pieces[(x >> 8) as usize % pieces.len()];
-                if x % 4 == 0 { b.extend_from_slice(piece) } else { b.push(b'a' + (x % 26) as u8) }
+                if x.is_multiple_of(4) {
+                    b.extend_from_slice(piece)
+                } else {
+                    b.push(b'a' + (x % 26) as u8)
+                }
             }
             check(&b);
         }
