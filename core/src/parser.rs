@@ -94,6 +94,10 @@ pub struct Parser {
     failed: Option<Error>,
     /// Some kept value (id, type, pending data line) is a slice of a network chunk.
     borrowed: bool,
+    /// The line being processed is known to be valid UTF-8 (checked while finding its end).
+    line_utf8: bool,
+    /// Every line in the data buffer is known to be valid UTF-8 (no check at dispatch).
+    data_utf8: bool,
 }
 
 /// Where the line being processed lies.
@@ -127,6 +131,8 @@ impl Parser {
             bom: BomState::Matching(0),
             failed: None,
             borrowed: false,
+            line_utf8: false,
+            data_utf8: false,
         }
     }
 
@@ -317,6 +323,7 @@ impl Parser {
                 start = self.after_eol(buf, next);
                 continue;
             }
+            self.line_utf8 = utf8;
             self.process_line(Src::Chunk(chunk), line, emit)?;
             start = next;
         }
@@ -382,6 +389,7 @@ impl Parser {
             if line_may_be_field(&line) { Err(self.too_large_line()) } else { Ok(()) }
         } else {
             // Complete: checks the limit for known fields itself.
+            self.line_utf8 = false;
             self.process_line(Src::Carry, &line, emit)
         };
         self.carry = line;
@@ -500,8 +508,10 @@ impl Parser {
             (Data::None, Src::Chunk(chunk)) => {
                 let start = if value.is_empty() { 0 } else { offset_in(chunk, value) };
                 self.data_state = Data::OneHere { start, end: start + value.len() };
+                self.data_utf8 = self.line_utf8;
             }
             (Data::None, Src::Carry) => {
+                self.data_utf8 = false;
                 self.data.clear();
                 self.data.extend_from_slice(value);
                 self.data_state = Data::Many;
@@ -515,6 +525,7 @@ impl Parser {
                 self.data.push(b'\n');
                 self.data.extend_from_slice(value);
                 self.data_state = Data::Many;
+                self.data_utf8 &= self.line_utf8;
             }
             (Data::OneHere { .. }, Src::Carry) => {
                 unreachable!("a carried line is processed before any line of the chunk")
@@ -528,11 +539,13 @@ impl Parser {
                 self.data.push(b'\n');
                 self.data.extend_from_slice(value);
                 self.data_state = Data::Many;
+                self.data_utf8 &= self.line_utf8;
             }
             (Data::Many, _) => {
                 if self.data.len() + 1 + value.len() > self.max_event_size {
                     return Err(self.too_large_data());
                 }
+                self.data_utf8 &= self.line_utf8;
                 self.data.push(b'\n');
                 self.data.extend_from_slice(value);
             }
@@ -555,10 +568,16 @@ impl Parser {
             Data::One(bytes) => to_text(bytes),
             Data::OneHere { start, end } => {
                 let Src::Chunk(chunk) = src else { unreachable!("a blank line is never carried") };
-                decode_value(src, &chunk[start..end])
+                let value = &chunk[start..end];
+                if self.data_utf8 {
+                    // SAFETY: checked while its line end was found.
+                    unsafe { Text::from_chunk_unchecked(chunk, value) }
+                } else {
+                    decode_value(src, value)
+                }
             }
             Data::Many => {
-                let t = if is_utf8(&self.data) {
+                let t = if self.data_utf8 || is_utf8(&self.data) {
                     // SAFETY: just checked to be UTF-8.
                     unsafe { Text::copy_unchecked(&self.data) }
                 } else {
