@@ -51,7 +51,7 @@ fn same(py: Python<'_>, a: &Py<PyString>, b: &Py<PyString>) -> PyResult<bool> {
 /// Instances made by the library are not tracked by the cyclic garbage collector (they hold
 /// only `str`s, so they cannot be part of a cycle), and come from a free list: a fast stream
 /// creates and drops them by the thousand, and neither costs a collector pass.
-#[pyclass(frozen, freelist = 4096, module = "eventsource_native", name = "MessageEvent")]
+#[pyclass(frozen, freelist = 1024, module = "eventsource_native", name = "MessageEvent")]
 pub struct PyMessageEvent {
     /// `"message"` unless the stream named the event with an `event:` field.
     #[pyo3(get, name = "type")]
@@ -184,9 +184,16 @@ struct StrCache {
     origin: Option<(Text, Py<PyString>)>,
 }
 
+/// Equal texts; the parser shares one buffer for a repeated type or ID, so the pointer test
+/// usually answers without comparing bytes.
+fn same_text(a: &Text, b: &Text) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+}
+
 fn cached(py: Python<'_>, slot: &mut Option<(Text, Py<PyString>)>, text: Text) -> Py<PyString> {
     if let Some((t, s)) = slot
-        && t.as_bytes() == text.as_bytes()
+        && same_text(t, &text)
     {
         return s.clone_ref(py);
     }
