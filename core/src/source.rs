@@ -575,6 +575,8 @@ enum Outcome {
     Reestablish(Error),
     /// Fatal: announce CLOSED, stop.
     Fail(Error),
+    /// `close()` was called: stop without a word.
+    Closed,
 }
 
 impl Connection {
@@ -620,6 +622,7 @@ impl Connection {
         loop {
             match self.connect_and_stream().await {
                 Outcome::Fail(e) => return self.fail(e).await,
+                Outcome::Closed => return,
                 Outcome::Reestablish(e) => {
                     let delay = self.next_delay();
                     let e = Error::new(
@@ -715,6 +718,11 @@ impl Connection {
             }
             self.deliver_batch(&mut batch).await;
             self.batch = batch;
+            // close() also aborts this task, but a stream that is always readable may not
+            // yield for a while: stop here, and drop the socket, as soon as it is closed.
+            if self.shared.cancelled.load(Ordering::Acquire) {
+                return Outcome::Closed;
+            }
             if let Some(e) = parse_error {
                 return Outcome::Fail(e);
             }
@@ -740,6 +748,8 @@ impl Connection {
                 },
                 None => body.read().await,
             };
+            // Share the worker with other sources: a fast stream is always readable.
+            tokio::task::consume_budget().await;
             match read {
                 Ok(true) => {}
                 Ok(false) => return Outcome::Reestablish(body.eof_error()),

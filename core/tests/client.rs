@@ -765,3 +765,26 @@ fn many_sources_open_and_close() {
         es.close();
     }
 }
+
+#[test]
+fn closed_sources_drop_fast_streams_at_once_and_free_the_runtime() {
+    // Endless streams keep the socket always readable: closing must still drop each socket
+    // (the server sees it) and leave the runtime free for new sources.
+    let t = token();
+    let url = server().url(&format!("stream?count=0&size=128&t={t}"));
+    for _ in 0..4 {
+        let es = EventSource::with_handler(&url, fast(), |_e: Event| {}).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        es.close();
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while log(&t).iter().any(|e| e.done_ms.is_none()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let l = log(&t);
+    assert_eq!(l.len(), 4);
+    assert!(l.iter().all(|e| e.done_ms.is_some()), "a closed source kept its socket open");
+    let t2 = token();
+    let es = open(&script(&t2, &[b"data: next\n\n"], ""), fast());
+    assert_eq!(trace(&es, 2), ["open", "message:next:"]);
+}

@@ -441,7 +441,7 @@ static void test_close_from_another_thread_while_streaming(void) {
         rec_init(&r);
         es_callbacks cbs = callbacks_for(&r);
         char url[256];
-        snprintf(url, sizeof url, "%s/stream?count=1000000&size=128", h_base);
+        snprintf(url, sizeof url, "%s/stream?count=1000000&size=128&t=cft%d", h_base, round);
         es_source *src = NULL;
         CHECK_EQ_INT(es_source_new(url, NULL, &cbs, &src), ES_OK);
         closer c = {src, &r};
@@ -449,6 +449,10 @@ static void test_close_from_another_thread_while_streaming(void) {
         pthread_create(&th, NULL, close_from_thread, &c);
         pthread_join(th, NULL);
         int n = r.messages;
+        if (n < 200) {
+            fprintf(stderr, "  round %d: %d opens, %d messages, %d errors; %s\n", round, r.opens, n, r.errors, url);
+            for (int i = 0; i < r.n && i < 12; i++) fprintf(stderr, "    %s\n", r.log[i]);
+        }
         h_sleep_ms(50);
         /* ...and none starts afterwards. */
         CHECK_EQ_INT(atomic_load(&r.violations), 0);
