@@ -56,8 +56,30 @@ impl<F: FnMut(Event) + Send + 'static> Handler for F {
 
 /// The events of one network read, in order. Ends early once the source is closed.
 pub struct Batch<'a> {
-    events: std::vec::Drain<'a, Event>,
+    events: BatchEvents<'a>,
     shared: &'a Shared,
+}
+
+enum BatchEvents<'a> {
+    /// Not iterated yet: the queue of a pull-mode source can take the whole vector.
+    Whole(&'a mut Vec<Event>),
+    Draining(std::vec::Drain<'a, Event>),
+    Taken,
+}
+
+impl<'a> Batch<'a> {
+    /// The whole vector of events, if nothing was iterated yet (the caller must leave it empty).
+    /// The connection checked `cancelled` just before handing the batch over, under the
+    /// dispatch lock that `close()` waits for.
+    fn take_all(&mut self) -> Option<&'a mut Vec<Event>> {
+        match std::mem::replace(&mut self.events, BatchEvents::Taken) {
+            BatchEvents::Whole(v) => Some(v),
+            other => {
+                self.events = other;
+                None
+            }
+        }
+    }
 }
 
 impl Iterator for Batch<'_> {
@@ -66,10 +88,24 @@ impl Iterator for Batch<'_> {
         if self.shared.cancelled.load(Ordering::Acquire) {
             return None;
         }
-        self.events.next()
+        if let BatchEvents::Whole(_) = self.events {
+            let BatchEvents::Whole(v) = std::mem::replace(&mut self.events, BatchEvents::Taken)
+            else {
+                unreachable!()
+            };
+            self.events = BatchEvents::Draining(v.drain(..));
+        }
+        match &mut self.events {
+            BatchEvents::Draining(d) => d.next(),
+            _ => None,
+        }
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, self.events.size_hint().1)
+        match &self.events {
+            BatchEvents::Whole(v) => (0, Some(v.len())),
+            BatchEvents::Draining(d) => (0, d.size_hint().1),
+            BatchEvents::Taken => (0, Some(0)),
+        }
     }
 }
 
@@ -133,6 +169,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Dropping the last handle closes the source.
 pub struct EventSource {
     shared: Arc<Shared>,
+    /// Pull mode: the consumer's side of the queue. A receive takes everything queued at once
+    /// into this buffer and serves the next events from it without touching the shared queue;
+    /// the `Stream` impl reaches it through `&mut self`, without even locking this mutex.
+    local: Mutex<VecDeque<Event>>,
 }
 
 /// What a blocking receive got.
@@ -196,7 +236,7 @@ impl EventSource {
         let mut slot = lock(&shared.task);
         *slot = Some(crate::runtime::handle().spawn(conn.run()));
         drop(slot);
-        Ok(EventSource { shared })
+        Ok(EventSource { shared, local: Mutex::default() })
     }
 
     /// The serialized URL given to the constructor (never changes, even after redirects).
@@ -218,6 +258,8 @@ impl EventSource {
     /// discarded). Safe from any thread, from inside a handler, and more than once.
     pub fn close(&self) {
         self.shared.close();
+        // The queue is finished and emptied: nothing can refill the consumer's buffer.
+        lock(&self.local).clear();
     }
 
     fn queue(&self) -> Option<&Queue> {
@@ -228,33 +270,36 @@ impl EventSource {
     /// its queue is drained; always `None` for a push-mode source.
     pub async fn recv(&self) -> Option<Event> {
         let q = self.queue()?;
-        std::future::poll_fn(|cx| q.poll_recv(cx)).await
+        std::future::poll_fn(|cx| q.poll_recv(&mut lock(&self.local), cx)).await
     }
 
     /// Waits for at least one event and moves up to `max` queued events into `buf`.
     /// Returns how many were added; 0 means closed and drained.
     pub async fn recv_many(&self, buf: &mut Vec<Event>, max: usize) -> usize {
         let Some(q) = self.queue() else { return 0 };
-        std::future::poll_fn(|cx| q.poll_recv_many(cx, buf, max)).await
+        std::future::poll_fn(|cx| q.poll_recv_many(&mut lock(&self.local), cx, buf, max)).await
     }
 
     /// Blocks the calling thread for the next event, for at most `timeout` (`None`: no limit).
     /// Do not call it from inside an async task.
     pub fn recv_timeout(&self, timeout: Option<Duration>) -> Recv {
         match self.queue() {
-            Some(q) => q.recv_timeout(timeout),
+            Some(q) => q.recv_timeout(&self.local, timeout),
             None => Recv::Closed,
         }
     }
 
     /// Moves up to `max` already-queued events into `buf` without waiting; returns how many.
     pub fn try_recv_many(&self, buf: &mut Vec<Event>, max: usize) -> usize {
-        self.queue().map_or(0, |q| q.drain_into(buf, max))
+        self.queue().map_or(0, |q| q.fill(&mut lock(&self.local), buf, max))
     }
 
     /// True once the source is closed or failed and every queued event was received.
     pub fn is_finished(&self) -> bool {
-        self.queue().is_none_or(|q| q.is_finished())
+        self.queue().is_none_or(|q| {
+            let local = lock(&self.local);
+            local.is_empty() && q.is_finished()
+        })
     }
 
     /// Pull mode: `notify` is called (from any thread, without locks held) whenever the queue
@@ -286,8 +331,14 @@ impl fmt::Debug for EventSource {
 impl futures_core::Stream for EventSource {
     type Item = Event;
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        match self.queue() {
-            Some(q) => q.poll_recv(cx),
+        let this = self.get_mut();
+        // `&mut self`: no other receive can run, so the consumer's buffer needs no lock.
+        let local = this.local.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(ev) = local.pop_front() {
+            return Poll::Ready(Some(ev));
+        }
+        match this.shared.queue.as_deref() {
+            Some(q) => q.poll_recv(local, cx),
             None => Poll::Ready(None),
         }
     }
@@ -295,9 +346,17 @@ impl futures_core::Stream for EventSource {
 
 // ---------------------------------------------------------------------------------------------
 // Pull mode: a bounded queue of events.
+//
+// The connection task appends the events of one network read under one lock (handing over its
+// whole vector when the queue is empty) and wakes the consumer only when the queue goes from
+// empty to non-empty. The consumer takes the whole queue at once (swapping vectors) into the
+// handle's own buffer and serves events from there, so the per-event cost of the hand-off is a
+// pop from a local deque. The vectors' allocations circulate: connection → queue → consumer →
+// queue → connection.
 
-/// Above this many queued events the connection stops reading until the consumer catches up.
-const QUEUE_HIGH_WATER: usize = 8192;
+/// Above this many queued events the connection stops reading until the consumer takes them.
+/// The consumer's buffer holds at most one such queue-full more.
+const QUEUE_HIGH_WATER: usize = 4096;
 
 #[derive(Default)]
 struct Queue {
@@ -308,18 +367,25 @@ struct Queue {
 
 #[derive(Default)]
 struct QueueInner {
-    events: VecDeque<Event>,
+    events: Vec<Event>,
     finished: bool,
     consumer: Option<Waker>,
     producer: Option<Waker>,
+    /// Threads blocked in `recv_timeout` (the condvar is signalled only when there are some).
+    sleepers: usize,
 }
 
 impl Queue {
-    /// Appends events (producer side) and wakes whoever waits.
-    fn push(&self, events: &mut Batch<'_>) {
+    /// Appends the events of one read (producer side) and wakes whoever waits.
+    fn push(&self, batch: &mut Batch<'_>) {
         let mut inner = lock(&self.inner);
         let was_empty = inner.events.is_empty();
-        inner.events.extend(events);
+        match batch.take_all() {
+            // Hand over the whole vector; the connection gets the queue's empty one back.
+            Some(v) if was_empty => std::mem::swap(v, &mut inner.events),
+            Some(v) => inner.events.append(v),
+            None => inner.events.extend(batch),
+        }
         if was_empty && !inner.events.is_empty() {
             self.wake(inner);
         }
@@ -340,8 +406,11 @@ impl Queue {
 
     fn wake(&self, mut inner: MutexGuard<'_, QueueInner>) {
         let waker = inner.consumer.take();
+        let sleepers = inner.sleepers > 0;
         drop(inner);
-        self.ready.notify_all();
+        if sleepers {
+            self.ready.notify_all();
+        }
         if let Some(w) = waker {
             w.wake();
         }
@@ -361,71 +430,111 @@ impl Queue {
         }
     }
 
-    fn take_locked(&self, inner: &mut QueueInner, buf: &mut Vec<Event>, max: usize) -> usize {
-        let n = max.min(inner.events.len());
-        buf.extend(inner.events.drain(..n));
-        if n > 0 && inner.events.len() < QUEUE_HIGH_WATER / 2 {
-            wake_producer(inner);
+    /// Moves the whole queue into the consumer's (empty) buffer, swapping vectors.
+    fn refill(inner: &mut QueueInner, local: &mut VecDeque<Event>) {
+        debug_assert!(local.is_empty());
+        if inner.events.is_empty() {
+            return;
         }
-        n
+        // Both conversions are O(1): `local` is empty, and a Vec becomes a deque in place.
+        let spare = Vec::from(std::mem::take(local));
+        *local = VecDeque::from(std::mem::replace(&mut inner.events, spare));
+        if let Some(p) = inner.producer.take() {
+            p.wake();
+        }
     }
 
-    fn drain_into(&self, buf: &mut Vec<Event>, max: usize) -> usize {
-        let mut inner = lock(&self.inner);
-        self.take_locked(&mut inner, buf, max)
+    /// Moves up to `max` events into `buf`: first the consumer's buffer, then the queue.
+    fn fill(&self, local: &mut VecDeque<Event>, buf: &mut Vec<Event>, max: usize) -> usize {
+        let mut n = 0;
+        loop {
+            let k = (max - n).min(local.len());
+            buf.extend(local.drain(..k));
+            n += k;
+            if n == max {
+                return n;
+            }
+            let mut inner = lock(&self.inner);
+            Queue::refill(&mut inner, local);
+            if local.is_empty() {
+                return n;
+            }
+        }
     }
 
     fn poll_recv_many(
         &self,
+        local: &mut VecDeque<Event>,
         cx: &mut Context<'_>,
         buf: &mut Vec<Event>,
         max: usize,
     ) -> Poll<usize> {
-        let mut inner = lock(&self.inner);
-        let n = self.take_locked(&mut inner, buf, max.max(1));
-        if n > 0 || inner.finished {
+        let n = self.fill(local, buf, max.max(1));
+        if n > 0 {
             return Poll::Ready(n);
         }
-        inner.consumer = Some(cx.waker().clone());
+        let mut inner = lock(&self.inner);
+        Queue::refill(&mut inner, local);
+        if !local.is_empty() {
+            drop(inner);
+            return Poll::Ready(self.fill(local, buf, max.max(1)));
+        }
+        if inner.finished {
+            return Poll::Ready(0);
+        }
+        set_waker(&mut inner.consumer, cx);
         Poll::Pending
     }
 
-    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+    /// The next event: from the consumer's buffer, else the whole queue is taken into it.
+    fn poll_recv(&self, local: &mut VecDeque<Event>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        if let Some(ev) = local.pop_front() {
+            return Poll::Ready(Some(ev));
+        }
         let mut inner = lock(&self.inner);
-        if let Some(ev) = inner.events.pop_front() {
-            if inner.events.len() < QUEUE_HIGH_WATER / 2 {
-                wake_producer(&mut inner);
-            }
+        Queue::refill(&mut inner, local);
+        if let Some(ev) = local.pop_front() {
             return Poll::Ready(Some(ev));
         }
         if inner.finished {
             return Poll::Ready(None);
         }
-        inner.consumer = Some(cx.waker().clone());
+        set_waker(&mut inner.consumer, cx);
         Poll::Pending
     }
 
-    fn recv_timeout(&self, timeout: Option<Duration>) -> Recv {
+    /// Blocking receive. The consumer's buffer is not locked while waiting, so `close()`,
+    /// `try_recv_many` and `is_finished` from other threads never wait for a sleeping receive.
+    fn recv_timeout(&self, local: &Mutex<VecDeque<Event>>, timeout: Option<Duration>) -> Recv {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut inner = lock(&self.inner);
         loop {
-            let mut one = Vec::with_capacity(1);
-            if self.take_locked(&mut inner, &mut one, 1) == 1 {
-                return Recv::Event(one.pop().expect("one event"));
+            let mut l = lock(local);
+            if let Some(ev) = l.pop_front() {
+                return Recv::Event(ev);
+            }
+            let mut inner = lock(&self.inner);
+            Queue::refill(&mut inner, &mut l);
+            if let Some(ev) = l.pop_front() {
+                return Recv::Event(ev);
             }
             if inner.finished {
                 return Recv::Closed;
             }
+            drop(l);
+            // The queue lock is held from the check to the wait: a push cannot slip between.
+            inner.sleepers += 1;
             inner = match deadline {
                 None => self.ready.wait(inner).unwrap_or_else(|e| e.into_inner()),
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
+                        inner.sleepers -= 1;
                         return Recv::Timeout;
                     }
                     self.ready.wait_timeout(inner, d - now).unwrap_or_else(|e| e.into_inner()).0
                 }
             };
+            inner.sleepers -= 1;
         }
     }
 
@@ -435,9 +544,11 @@ impl Queue {
     }
 }
 
-fn wake_producer(inner: &mut QueueInner) {
-    if let Some(p) = inner.producer.take() {
-        p.wake();
+/// Stores the consumer's waker, cloning it only when it changed.
+fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
     }
 }
 
@@ -781,7 +892,7 @@ impl Connection {
             let _guard = lock(&shared.dispatch);
             if !shared.cancelled.load(Ordering::Acquire) {
                 let prev = DISPATCHING.with(|d| d.replace(shared as *const Shared));
-                let mut b = Batch { events: batch.drain(..), shared };
+                let mut b = Batch { events: BatchEvents::Whole(&mut *batch), shared };
                 // A panicking handler must not take the runtime thread with it.
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     self.handler.on_events(&mut b);
@@ -835,4 +946,176 @@ fn check_response(response: &Response) -> Result<(), Error> {
 /// (too many redirects, a redirect to another scheme, bad TLS settings) fail the connection.
 fn request_error(e: Error) -> Outcome {
     if e.is_fatal() { Outcome::Fail(e) } else { Outcome::Reestablish(e) }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The pull-mode queue on its own (its hand-offs, order, backpressure, wake-ups), and
+    //! close() against the consumer's buffer over a real connection.
+
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    use super::*;
+    use crate::MessageEvent;
+
+    fn msg(i: usize) -> Event {
+        Event::Message(MessageEvent {
+            event_type: Text::from_static("message"),
+            data: Text::from(i.to_string()),
+            last_event_id: Text::default(),
+            origin: Text::default(),
+        })
+    }
+
+    fn data(e: &Event) -> usize {
+        match e {
+            Event::Message(m) => m.data.parse().unwrap(),
+            other => panic!("not a message: {other:?}"),
+        }
+    }
+
+    fn shared() -> Shared {
+        Shared {
+            url: Url::parse("http://127.0.0.1/").unwrap(),
+            with_credentials: false,
+            state: AtomicU8::new(0),
+            cancelled: AtomicBool::new(false),
+            dispatch: Mutex::new(()),
+            task: Mutex::new(None),
+            queue: None,
+        }
+    }
+
+    /// What the connection does with one read's events.
+    fn push(q: &Queue, s: &Shared, range: std::ops::Range<usize>) {
+        let mut v: Vec<Event> = range.map(msg).collect();
+        let mut b = Batch { events: BatchEvents::Whole(&mut v), shared: s };
+        q.push(&mut b);
+        drop(b);
+        assert!(v.is_empty(), "the queue took every event");
+    }
+
+    #[derive(Default)]
+    struct CountingWaker(AtomicUsize);
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn woken(w: &Arc<CountingWaker>) -> usize {
+        w.0.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn order_is_kept_across_every_way_of_receiving() {
+        let (q, s, local) = (Queue::default(), shared(), Mutex::default());
+        let w = Arc::new(CountingWaker::default());
+        let waker = Waker::from(w.clone());
+        let mut cx = Context::from_waker(&waker);
+        push(&q, &s, 0..10);
+        let Recv::Event(e) = q.recv_timeout(&local, Some(Duration::ZERO)) else { panic!() };
+        assert_eq!(data(&e), 0);
+        let mut buf = Vec::new();
+        assert_eq!(q.fill(&mut lock(&local), &mut buf, 3), 3);
+        // Pushed while the consumer's buffer still holds 4..10: served after them.
+        push(&q, &s, 10..20);
+        let Poll::Ready(Some(e)) = q.poll_recv(&mut lock(&local), &mut cx) else { panic!() };
+        assert_eq!(data(&e), 4);
+        assert_eq!(q.fill(&mut lock(&local), &mut buf, 100), 15);
+        assert_eq!(
+            buf.iter().map(data).collect::<Vec<_>>(),
+            [1, 2, 3].into_iter().chain(5..20).collect::<Vec<_>>()
+        );
+        assert_eq!(q.fill(&mut lock(&local), &mut buf, 100), 0);
+        assert!(q.poll_recv(&mut lock(&local), &mut cx).is_pending());
+        assert!(matches!(q.recv_timeout(&local, Some(Duration::from_millis(5))), Recv::Timeout));
+        // One wake-up per batch, not per event.
+        push(&q, &s, 20..30);
+        assert_eq!(woken(&w), 1);
+        let mut many = Vec::new();
+        let Poll::Ready(n) = q.poll_recv_many(&mut lock(&local), &mut cx, &mut many, 4) else {
+            panic!()
+        };
+        assert_eq!((n, many.iter().map(data).collect::<Vec<_>>()), (4, vec![20, 21, 22, 23]));
+        push(&q, &s, 30..40);
+        assert_eq!(woken(&w), 1, "nobody waits: no wake-up");
+        q.finish(false);
+        let mut rest = Vec::new();
+        while let Poll::Ready(Some(e)) = q.poll_recv(&mut lock(&local), &mut cx) {
+            rest.push(data(&e));
+        }
+        assert_eq!(rest, (24..40).collect::<Vec<_>>());
+        assert!(q.is_finished() && lock(&local).is_empty());
+        assert!(matches!(q.recv_timeout(&local, None), Recv::Closed));
+    }
+
+    #[test]
+    fn producer_stops_at_high_water_until_the_consumer_takes_the_queue() {
+        let (q, s, local) = (Queue::default(), shared(), Mutex::default());
+        let w = Arc::new(CountingWaker::default());
+        let waker = Waker::from(w.clone());
+        let mut cx = Context::from_waker(&waker);
+        push(&q, &s, 0..QUEUE_HIGH_WATER - 1);
+        assert!(q.poll_ready(&mut cx).is_ready());
+        push(&q, &s, QUEUE_HIGH_WATER - 1..QUEUE_HIGH_WATER);
+        assert!(q.poll_ready(&mut cx).is_pending());
+        let mut buf = Vec::new();
+        assert_eq!(q.fill(&mut lock(&local), &mut buf, 1), 1);
+        assert_eq!(woken(&w), 1, "taking the queue wakes the producer");
+        assert!(q.poll_ready(&mut cx).is_ready());
+        // The consumer's buffer holds the rest; the queue fills again up to the mark.
+        assert_eq!(lock(&local).len(), QUEUE_HIGH_WATER - 1);
+    }
+
+    #[test]
+    fn a_blocked_receive_wakes_on_push_and_on_finish() {
+        let (q, s, local) =
+            (Arc::new(Queue::default()), Arc::new(shared()), Arc::new(Mutex::default()));
+        let (q2, s2) = (q.clone(), s.clone());
+        let pusher = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            push(&q2, &s2, 0..3);
+            std::thread::sleep(Duration::from_millis(50));
+            q2.finish(false);
+        });
+        let Recv::Event(e) = q.recv_timeout(&local, None) else { panic!() };
+        assert_eq!(data(&e), 0);
+        // Another consumer is not held up by the buffer while one sleeps.
+        assert_eq!(q.fill(&mut lock(&local), &mut Vec::new(), 10), 2);
+        assert!(matches!(q.recv_timeout(&local, Some(Duration::from_secs(10))), Recv::Closed));
+        pusher.join().unwrap();
+    }
+
+    #[test]
+    fn close_discards_what_the_consumer_already_took() {
+        let server = testserver::Server::start();
+        let es = EventSource::new(&server.url("/stream?count=5000&size=16&hold=1")).unwrap();
+        let mut got = 0;
+        while got < 2 {
+            match es.recv_timeout(Some(Duration::from_secs(10))) {
+                Recv::Event(_) => got += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        // Make sure the consumer's buffer holds events when close() comes.
+        for _ in 0..1000 {
+            if !lock(&es.local).is_empty() {
+                break;
+            }
+            assert!(matches!(es.recv_timeout(Some(Duration::from_secs(10))), Recv::Event(_)));
+        }
+        assert!(!lock(&es.local).is_empty());
+        es.close();
+        assert!(lock(&es.local).is_empty());
+        assert!(es.is_finished());
+        assert_eq!(es.try_recv_many(&mut Vec::new(), 100), 0);
+        assert!(matches!(es.recv_timeout(Some(Duration::from_secs(1))), Recv::Closed));
+        let waker = Waker::from(Arc::new(CountingWaker::default()));
+        let mut es = es;
+        let next =
+            futures_core::Stream::poll_next(Pin::new(&mut es), &mut Context::from_waker(&waker));
+        assert!(matches!(next, Poll::Ready(None)));
+    }
 }

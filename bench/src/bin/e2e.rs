@@ -6,12 +6,17 @@
 //! Clients, each counting the messages of one `/stream` response until N:
 //! - `ours/push`: `EventSource::with_handler` (callbacks on the library's runtime thread)
 //! - `ours/pull`: `EventSource::with_options` drained with `recv_timeout` + `try_recv_many`
+//! - `ours/stream`: the same source consumed one event at a time through its `futures::Stream`
+//!   (`StreamExt::next().await` on a 2-worker tokio runtime, like the peers)
+//! - `ours/recv`: the same source consumed one event at a time with blocking `recv_timeout`
 //! - `sse-stream/reqwest`: reqwest 0.12 body → `sse_stream::SseStream` (a parser, no EventSource)
 //! - `reqwest-eventsource`: reqwest 0.12 + `eventsource-stream` (an EventSource-like client)
 //!
 //! The testserver runs as its own process, so its CPU is not counted; the client's CPU is the
 //! whole process's (every thread) from `getrusage`. Runs alternate between clients; the best run
 //! of each is quoted (a shared 2-core machine is noisy: the best run is the least disturbed).
+//! `--clients a,b` keeps only the clients whose names contain one of the words (the
+//! `sse-stream/reqwest` baseline always runs: the ratios are against it).
 //! `--idle K` also measures the resident memory of K idle open sources (ours and reqwest-eventsource).
 
 use std::io::{BufRead, BufReader};
@@ -45,6 +50,8 @@ type Client = fn(&str, u64) -> u64;
 const CLIENTS: &[(&str, Client)] = &[
     ("ours/push", ours_push),
     ("ours/pull", ours_pull),
+    ("ours/stream", ours_stream),
+    ("ours/recv", ours_recv),
     ("sse-stream/reqwest", sse_stream_reqwest),
     ("reqwest-eventsource", reqwest_eventsource),
 ];
@@ -53,15 +60,29 @@ fn main() {
     let mut runs = 3;
     let mut idle = 0usize;
     let mut filter = String::new();
+    let mut only: Vec<String> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--runs" => runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
             "--idle" => idle = args.next().and_then(|v| v.parse().ok()).expect("--idle K"),
+            "--clients" => {
+                let v = args.next().expect("--clients a,b");
+                only = v.split(',').map(str::to_owned).collect();
+            }
             "--bench" => {} // passed by `cargo bench`
             f => filter = f.to_owned(),
         }
     }
+    raise_fd_limit();
+    let peer_index = CLIENTS.iter().position(|(n, _)| *n == "sse-stream/reqwest").expect("peer");
+    let selected: Vec<usize> = (0..CLIENTS.len())
+        .filter(|&i| {
+            i == peer_index
+                || only.is_empty()
+                || only.iter().any(|w| CLIENTS[i].0.contains(w.as_str()))
+        })
+        .collect();
     let server = TestServer::start();
     println!("testserver at {}; best of {runs} runs per cell\n", server.base);
     println!(
@@ -72,15 +93,16 @@ fn main() {
         let url = format!("{}/stream?count={}&{}", server.base, w.events, w.query);
         let mut best: Vec<Option<Sample>> = vec![None; CLIENTS.len()];
         for _ in 0..runs {
-            for (i, (_, client)) in CLIENTS.iter().enumerate() {
-                let s = measure(*client, &url, w.events);
+            for &i in &selected {
+                let s = measure(CLIENTS[i].1, &url, w.events);
                 if best[i].as_ref().is_none_or(|b| s.secs < b.secs) {
                     best[i] = Some(s);
                 }
             }
         }
-        let peer = best[2].as_ref().map(|s| s.secs).unwrap_or(f64::NAN);
-        for (i, (name, _)) in CLIENTS.iter().enumerate() {
+        let peer = best[peer_index].as_ref().map(|s| s.secs).unwrap_or(f64::NAN);
+        for &i in &selected {
+            let name = CLIENTS[i].0;
             let s = best[i].as_ref().expect("measured");
             println!(
                 "| {} | {name} | {:.0} | {:.0} | {:.3} | {:.2}× |",
@@ -162,6 +184,55 @@ fn ours_pull(url: &str, n: u64) -> u64 {
     }
     es.close();
     bytes
+}
+
+/// One event at a time through `futures::Stream` on a tokio runtime (as most Rust users will).
+fn ours_stream(url: &str, n: u64) -> u64 {
+    peer_runtime().block_on(async {
+        let mut es = EventSource::with_options(url, Options::default()).expect("source");
+        let (mut seen, mut bytes) = (0u64, 0u64);
+        while let Some(e) = es.next().await {
+            if let Event::Message(m) = e {
+                seen += 1;
+                bytes += m.data.len() as u64;
+                if seen == n {
+                    break;
+                }
+            }
+        }
+        es.close();
+        bytes
+    })
+}
+
+/// One event at a time with the blocking `recv_timeout`.
+fn ours_recv(url: &str, n: u64) -> u64 {
+    let es = EventSource::with_options(url, Options::default()).expect("source");
+    let (mut seen, mut bytes) = (0u64, 0u64);
+    while seen < n {
+        match es.recv_timeout(Some(Duration::from_secs(60))) {
+            Recv::Event(Event::Message(m)) => {
+                seen += 1;
+                bytes += m.data.len() as u64;
+            }
+            Recv::Event(_) => {}
+            _ => panic!("ours/recv: no event for 60 s"),
+        }
+    }
+    es.close();
+    bytes
+}
+
+/// 10,000 idle sources need 10,000 sockets (the testserver, a child, inherits the limit).
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit read and write the struct we pass.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
 }
 
 fn peer_runtime() -> tokio::runtime::Runtime {
