@@ -9,6 +9,10 @@
 //!   the WHATWG decoder does, and a line terminator can never be inside a multi-byte sequence,
 //!   so this equals decoding the whole stream first. Only complete lines are decoded, so a
 //!   character split across chunks decodes right.
+//! - UTF-8 is checked once per chunk, not per line: one `simdutf8` pass over the chunk (from
+//!   the first byte the parser has not yet checked) tells which lines are valid, so most kept
+//!   values need no check of their own. A line cut by the chunk's end is checked once too: its
+//!   head with this chunk and its tail with the next one (unless a character was cut).
 //! - Complete lines are processed as slices of the chunk. Only a trailing partial line is copied,
 //!   into a carry buffer bounded by `max_event_size`; a partial comment or unknown field is not
 //!   copied at all (the rest of it is skipped).
@@ -85,6 +89,8 @@ pub struct Parser {
     data: Vec<u8>,
     /// The start of a line that did not end in the previous chunk (a known field's, raw).
     carry: Vec<u8>,
+    /// `carry` is known to be valid UTF-8 ending at a character boundary.
+    carry_utf8: bool,
     /// The partial line is a comment or an unknown field: skip to the end of the line.
     skipping: bool,
     /// The previous chunk ended with CR: an LF at the start of the next one is part of it.
@@ -94,7 +100,7 @@ pub struct Parser {
     failed: Option<Error>,
     /// Some kept value (id, type, pending data line) is a slice of a network chunk.
     borrowed: bool,
-    /// The line being processed is known to be valid UTF-8 (checked while finding its end).
+    /// The line being processed is known to be valid UTF-8 (checked with its chunk).
     line_utf8: bool,
     /// Every line in the data buffer is known to be valid UTF-8 (no check at dispatch).
     data_utf8: bool,
@@ -126,6 +132,7 @@ impl Parser {
             data_state: Data::None,
             data: Vec::new(),
             carry: Vec::new(),
+            carry_utf8: false,
             skipping: false,
             last_was_cr: false,
             bom: BomState::Matching(0),
@@ -160,6 +167,7 @@ impl Parser {
         self.data_state = Data::None;
         self.data.clear();
         self.carry.clear();
+        self.carry_utf8 = false;
         self.skipping = false;
         self.last_was_cr = false;
         self.bom = BomState::Matching(0);
@@ -266,6 +274,7 @@ impl Parser {
                 // Not a BOM: the bytes held back are the start of the first line.
                 self.bom = BomState::Done;
                 self.carry.extend_from_slice(&BOM[..n as usize]);
+                self.carry_utf8 = false;
             }
         }
 
@@ -277,18 +286,33 @@ impl Parser {
             }
         }
 
+        // The line the previous chunk left open ends at `open_eol` (`None`: not in this chunk).
+        let open = self.skipping || !self.carry.is_empty();
+        let open_eol = if open {
+            memchr::memchr2(b'\n', b'\r', &buf[pos..]).map(|off| pos + off)
+        } else {
+            None
+        };
+        // One UTF-8 check for the chunk: `buf[vfrom..vto]` is valid. It starts at `pos` (a line
+        // start, or the tail of a carried line whose head is valid and ends at a character
+        // boundary), else after the open line (checked on its own at use).
+        let vfrom =
+            if open && (self.skipping || !self.carry_utf8) { open_eol.unwrap_or(len) } else { pos };
+        let vto = vfrom + valid_prefix(&buf[vfrom..]);
+
         // Finish the line that the previous chunk left open.
-        if self.skipping || !self.carry.is_empty() {
-            let Some(off) = memchr::memchr2(b'\n', b'\r', &buf[pos..]) else {
+        if open {
+            let Some(eol) = open_eol else {
                 if !self.skipping {
                     self.append_partial(&buf[pos..])?;
+                    self.carry_utf8 &= vfrom == pos && vto == len;
                 }
                 return Ok(());
             };
-            let eol = pos + off;
             if self.skipping {
                 self.skipping = false;
             } else {
+                self.line_utf8 = self.carry_utf8 && vfrom == pos && eol <= vto;
                 self.finish_carried_line(&buf[pos..eol], emit)?;
             }
             pos = self.after_eol(buf, eol);
@@ -296,11 +320,9 @@ impl Parser {
 
         // Complete lines inside the chunk.
         let mut start = pos;
-        loop {
-            // One pass finds the line end and checks the line's UTF-8 (cheap when ASCII).
-            let (found, utf8) = find_eol_utf8(&buf[start..]);
-            let Some(off) = found else { break };
+        while let Some(off) = find_eol(&buf[start..]) {
             let eol = start + off;
+            let utf8 = start >= vfrom && eol <= vto;
             let line = &buf[start..eol];
             let next = self.after_eol(buf, eol);
             // Fast path: the whole event is one `data:` line and the blank line, in this chunk.
@@ -328,9 +350,10 @@ impl Parser {
             start = next;
         }
 
-        // The trailing partial line.
+        // The trailing partial line (the carry is empty here).
         if start < len {
             self.append_partial(&buf[start..])?;
+            self.carry_utf8 = start >= vfrom && vto == len;
         }
         Ok(())
     }
@@ -389,7 +412,6 @@ impl Parser {
             if line_may_be_field(&line) { Err(self.too_large_line()) } else { Ok(()) }
         } else {
             // Complete: checks the limit for known fields itself.
-            self.line_utf8 = false;
             self.process_line(Src::Carry, &line, emit)
         };
         self.carry = line;
@@ -511,7 +533,7 @@ impl Parser {
                 self.data_utf8 = self.line_utf8;
             }
             (Data::None, Src::Carry) => {
-                self.data_utf8 = false;
+                self.data_utf8 = self.line_utf8;
                 self.data.clear();
                 self.data.extend_from_slice(value);
                 self.data_state = Data::Many;
@@ -661,6 +683,22 @@ fn is_utf8(b: &[u8]) -> bool {
     }
 }
 
+/// The length of the longest valid UTF-8 prefix of `b` (all of it, normally): one `simdutf8`
+/// pass, and a second one only for invalid text or a character cut by the end of `b`.
+#[inline]
+fn valid_prefix(b: &[u8]) -> usize {
+    match simdutf8::basic::from_utf8(b) {
+        Ok(_) => b.len(),
+        Err(_) => valid_prefix_slow(b),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn valid_prefix_slow(b: &[u8]) -> usize {
+    simdutf8::compat::from_utf8(b).map_or_else(|e| e.valid_up_to(), |_| b.len())
+}
+
 /// The first CR or LF in `b`. Lines are often short (a blank line is one byte), where the
 /// call and set-up of `memchr2` cost more than the search: the first 64 bytes are searched
 /// inline, 16 at a time with SSE2 (part of the x86-64 baseline), the rest with `memchr2`.
@@ -691,90 +729,6 @@ fn find_eol(b: &[u8]) -> Option<usize> {
     b[i..].iter().position(|&c| c == b'\n' || c == b'\r').map(|j| i + j)
 }
 
-/// The first CR or LF in `b`, and whether the bytes before it are valid UTF-8 (`false`: not
-/// known, check again). Short lines (most events) take one pass: 16 bytes at a time with SSE2,
-/// looking at the same load for line ends and for non-ASCII bytes; each non-ASCII character
-/// before the line end is checked on its own. Past the first 64 bytes, the line end is found
-/// with `memchr2` and the (long) line is left to `simdutf8`, which is faster on long lines
-/// with many non-ASCII characters.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-fn find_eol_utf8(b: &[u8]) -> (Option<usize>, bool) {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-    };
-    let len = b.len();
-    let mut i = 0;
-    // SAFETY: SSE2 is always available on x86-64; each load reads 16 bytes inside `b`.
-    unsafe {
-        let lf = _mm_set1_epi8(b'\n' as i8);
-        let cr = _mm_set1_epi8(b'\r' as i8);
-        while i + 16 <= len {
-            let v = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
-            let eol = _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr));
-            let e = _mm_movemask_epi8(eol) as u32;
-            let high = _mm_movemask_epi8(v) as u32;
-            // Non-ASCII bytes before the first line end of the block (all of them if none).
-            let before = high & e.wrapping_sub(1) & !e;
-            if before != 0 {
-                let p = i + before.trailing_zeros() as usize;
-                match utf8_char_len(b, p) {
-                    // Its continuation bytes are not line ends: the line end is further on.
-                    Some(n) => i = p + n,
-                    None => return (find_eol(&b[p..]).map(|j| p + j), false),
-                }
-                continue;
-            }
-            if e != 0 {
-                return (Some(i + e.trailing_zeros() as usize), true);
-            }
-            i += 16;
-            if i >= 64 {
-                return (memchr::memchr2(b'\n', b'\r', &b[i..]).map(|j| i + j), false);
-            }
-        }
-    }
-    while i < len {
-        match b[i] {
-            b'\n' | b'\r' => return (Some(i), true),
-            0..0x80 => i += 1,
-            _ => match utf8_char_len(b, i) {
-                Some(n) => i += n,
-                None => return (find_eol(&b[i..]).map(|j| i + j), false),
-            },
-        }
-    }
-    (None, false)
-}
-
-/// The first CR or LF in `b`, and `false` (UTF-8 not checked).
-#[cfg(not(target_arch = "x86_64"))]
-#[inline]
-fn find_eol_utf8(b: &[u8]) -> (Option<usize>, bool) {
-    (find_eol(b), false)
-}
-
-/// The length of the valid UTF-8 character starting with the non-ASCII byte `b[p]`, or `None`
-/// if it is invalid or cut by the end of `b` (RFC 3629: no overlongs, surrogates or values
-/// above U+10FFFF).
-#[cfg(target_arch = "x86_64")]
-#[inline]
-fn utf8_char_len(b: &[u8], p: usize) -> Option<usize> {
-    let (n, lo, hi) = match b[p] {
-        0xC2..=0xDF => (2, 0x80, 0xBF),
-        0xE0 => (3, 0xA0, 0xBF),
-        0xE1..=0xEC | 0xEE..=0xEF => (3, 0x80, 0xBF),
-        0xED => (3, 0x80, 0x9F),
-        0xF0 => (4, 0x90, 0xBF),
-        0xF1..=0xF3 => (4, 0x80, 0xBF),
-        0xF4 => (4, 0x80, 0x8F),
-        _ => return None,
-    };
-    let rest = b.get(p + 1..p + n)?;
-    let ok = (lo..=hi).contains(&rest[0]) && rest[1..].iter().all(|&c| c & 0xC0 == 0x80);
-    ok.then_some(n)
-}
-
 /// The first CR or LF in `b`.
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
@@ -794,81 +748,6 @@ fn line_may_be_field(prefix: &[u8]) -> bool {
                     || b"event".starts_with(prefix)
                     || b"id".starts_with(prefix)
                     || b"retry".starts_with(prefix))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The fused scan agrees with `memchr2` + `std::str::from_utf8` wherever it claims validity.
-    fn check(b: &[u8]) {
-        let eol = memchr::memchr2(b'\n', b'\r', b);
-        let (found, utf8) = find_eol_utf8(b);
-        assert_eq!(found, eol, "{b:x?}");
-        if let Some(e) = eol {
-            let valid = std::str::from_utf8(&b[..e]).is_ok();
-            // Short lines are checked in the same pass; longer ones may be left to `is_utf8`.
-            #[cfg(target_arch = "x86_64")]
-            if e < 64 {
-                assert_eq!(utf8, valid, "{b:x?}");
-            }
-            assert!(!utf8 || valid, "{b:x?}");
-        }
-    }
-
-    #[test]
-    fn fused_scan_matches_memchr_and_std() {
-        // Every 1- and 2-byte sequence, at several offsets around the 16-byte blocks.
-        let mut pieces: Vec<Vec<u8>> = (0..=255u8).map(|a| vec![a]).collect();
-        for a in 0x80..=0xFFu8 {
-            for c in [0x00, 0x0A, 0x0D, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xFF]
-            {
-                pieces.push(vec![a, c]);
-            }
-        }
-        for s in ["é", "😀", "€", "\u{10FFFF}", "\u{D7FF}", "\u{E000}", "\u{800}", "\u{10000}"]
-        {
-            let s = s.as_bytes();
-            pieces.push(s.to_vec());
-            for k in 1..s.len() {
-                pieces.push(s[..k].to_vec());
-            }
-        }
-        pieces.extend([
-            b"\xED\xA0\x80".to_vec(),
-            b"\xF4\x90\x80\x80".to_vec(),
-            b"\xE0\x80\x80".to_vec(),
-            b"\xF0\x80\x80\x80".to_vec(),
-            b"\xC0\xAF".to_vec(),
-        ]);
-        for p in &pieces {
-            for pre in [0, 1, 13, 14, 15, 16, 17, 31, 40, 47, 48, 63, 64, 100] {
-                for tail in [&b""[..], b"\n", b"abc\r", b"\xC3\xA9 and then more than sixteen \n"] {
-                    let mut b = vec![b'a'; pre];
-                    b.extend_from_slice(p);
-                    b.extend_from_slice(tail);
-                    check(&b);
-                }
-            }
-        }
-        // Pseudo-random mixes of ASCII, line ends and (in)valid sequences.
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        for _ in 0..20_000 {
-            let mut b = Vec::new();
-            for _ in 0..(x % 80) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let piece = &pieces[(x >> 8) as usize % pieces.len()];
-                if x.is_multiple_of(4) {
-                    b.extend_from_slice(piece)
-                } else {
-                    b.push(b'a' + (x % 26) as u8)
-                }
-            }
-            check(&b);
         }
     }
 }

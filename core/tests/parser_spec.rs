@@ -412,6 +412,40 @@ fn s11_63_multibyte_dripped() {
     assert_eq!(datas("data: é😀…\n\n".as_bytes()), vec!["é😀…"]);
 }
 
+/// UTF-8 is checked once per chunk and once more only for a line cut by a chunk boundary:
+/// long lines (past any short-line path) with characters and invalid bytes at every cut, on
+/// either side of a chunk boundary, in one-line and multi-line events, ids and types.
+#[test]
+fn s11_63_utf8_of_long_lines_at_every_cut() {
+    let mut input = Vec::new();
+    input.extend_from_slice("data: ".as_bytes());
+    input.extend_from_slice("é".repeat(40).as_bytes());
+    input.extend_from_slice(b"\xFF");
+    input.extend_from_slice("😀".repeat(8).as_bytes());
+    input.extend_from_slice(b"\n\n");
+    input.extend_from_slice("id: ü-".as_bytes());
+    input.extend_from_slice(&b"x".repeat(30));
+    input.extend_from_slice(b"\nevent: \xF0\x9F\x98 long type name, ");
+    input.extend_from_slice("€".repeat(10).as_bytes());
+    input.extend_from_slice(b"\ndata: ");
+    input.extend_from_slice(&b"a".repeat(70));
+    input.extend_from_slice("é\ndata: ok€\n\n".as_bytes());
+    input.extend_from_slice(b"data: \xC3");
+    input.extend_from_slice(&b"b".repeat(80));
+    input.extend_from_slice(b"\n\n");
+    let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let ty = lossy(&[b"\xF0\x9F\x98 long type name, ", "€".repeat(10).as_bytes()].concat());
+    let id = format!("ü-{}", "x".repeat(30));
+    assert_eq!(
+        items(&input),
+        vec![
+            msg("message", &format!("{}\u{FFFD}{}", "é".repeat(40), "😀".repeat(8)), ""),
+            msg(&ty, &format!("{}é\nok€", "a".repeat(70)), &id),
+            msg("message", &format!("\u{FFFD}{}", "b".repeat(80)), &id),
+        ]
+    );
+}
+
 #[test]
 fn s6_1_utf8_examples() {
     let cases: [(&[u8], &str); 6] = [
