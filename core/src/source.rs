@@ -358,6 +358,10 @@ impl futures_core::Stream for EventSource {
 /// The consumer's buffer holds at most one such queue-full more.
 const QUEUE_HIGH_WATER: usize = 4096;
 
+/// Vectors of up to this many events are reused whatever the traffic (larger ones only while
+/// the batches stay large).
+const SPARE_KEEP: usize = 256;
+
 #[derive(Default)]
 struct Queue {
     inner: Mutex<QueueInner>,
@@ -437,7 +441,11 @@ impl Queue {
             return;
         }
         // Both conversions are O(1): `local` is empty, and a Vec becomes a deque in place.
-        let spare = Vec::from(std::mem::take(local));
+        let mut spare = Vec::from(std::mem::take(local));
+        // A burst's allocation is not kept once events come in small batches again.
+        if spare.capacity() > SPARE_KEEP && spare.capacity() > 4 * inner.events.len() {
+            spare = Vec::new();
+        }
         *local = VecDeque::from(std::mem::replace(&mut inner.events, spare));
         if let Some(p) = inner.producer.take() {
             p.wake();
@@ -506,7 +514,8 @@ impl Queue {
     /// Blocking receive. The consumer's buffer is not locked while waiting, so `close()`,
     /// `try_recv_many` and `is_finished` from other threads never wait for a sleeping receive.
     fn recv_timeout(&self, local: &Mutex<VecDeque<Event>>, timeout: Option<Duration>) -> Recv {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // Read the clock only when there is nothing to take (not once per event).
+        let mut deadline: Option<Option<Instant>> = None;
         loop {
             let mut l = lock(local);
             if let Some(ev) = l.pop_front() {
@@ -523,15 +532,22 @@ impl Queue {
             drop(l);
             // The queue lock is held from the check to the wait: a push cannot slip between.
             inner.sleepers += 1;
-            inner = match deadline {
+            inner = match timeout {
                 None => self.ready.wait(inner).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
+                Some(t) => {
                     let now = Instant::now();
-                    if now >= d {
-                        inner.sleepers -= 1;
-                        return Recv::Timeout;
+                    // `None` inside: a timeout too long to add to the clock waits forever.
+                    match *deadline.get_or_insert_with(|| now.checked_add(t)) {
+                        None => self.ready.wait(inner).unwrap_or_else(|e| e.into_inner()),
+                        Some(d) if now >= d => {
+                            inner.sleepers -= 1;
+                            return Recv::Timeout;
+                        }
+                        Some(d) => {
+                            let r = self.ready.wait_timeout(inner, d - now);
+                            r.unwrap_or_else(|e| e.into_inner()).0
+                        }
                     }
-                    self.ready.wait_timeout(inner, d - now).unwrap_or_else(|e| e.into_inner()).0
                 }
             };
             inner.sleepers -= 1;
