@@ -177,11 +177,54 @@ impl PyErrorEvent {
 // ---------------------------------------------------------------------------------------------
 // Conversion of a batch, with the repeating strings cached.
 
+/// What a source keeps between batches: the Python strings of the repeating fields, the
+/// average data size that sizes the next batch, and the event buffer (reused, not reallocated).
 #[derive(Default)]
 struct StrCache {
     event_type: Option<(Text, Py<PyString>)>,
     last_event_id: Option<(Text, Py<PyString>)>,
     origin: Option<(Text, Py<PyString>)>,
+    /// Running average of the data bytes per message event (0 before the first batch).
+    avg_data: usize,
+    buf: Vec<Event>,
+}
+
+/// Data bytes one batch should hold at most. A batch's strings all live at once: past ~128 KiB
+/// they outgrow L2 and glibc's trim threshold (freeing the batch gives the pages back to the
+/// kernel, and the next batch faults them in again), which costs 1 KB events several times
+/// their copy. 48 KiB keeps them in cache; small events still come 256 at a time.
+const BATCH_BYTES: usize = 48 << 10;
+/// Fewest events per batch, whatever their size.
+const MIN_BATCH: usize = 8;
+
+impl StrCache {
+    /// How many events to take now, given that the caller allows `max`.
+    fn batch_len(&self, max: usize) -> usize {
+        let by_size = BATCH_BYTES / self.avg_data.max(1);
+        max.min(by_size.max(MIN_BATCH)).max(1)
+    }
+
+    /// Takes the batch buffer, filled with up to `batch_len(max)` queued events.
+    fn fill(&mut self, es: &EventSource, max: usize) -> Vec<Event> {
+        let mut buf = std::mem::take(&mut self.buf);
+        es.try_recv_many(&mut buf, self.batch_len(max));
+        buf
+    }
+
+    /// Gives the (drained) buffer back for the next batch.
+    fn give_back(&mut self, buf: Vec<Event>) {
+        if buf.capacity() <= 1024 {
+            self.buf = buf;
+        }
+    }
+
+    /// Updates the average data size from a batch of `messages` carrying `bytes` of data.
+    fn observe(&mut self, messages: usize, bytes: usize) {
+        // Moves most of the way at once: a stream that changes size is followed within a batch.
+        if let Some(avg) = bytes.checked_div(messages) {
+            self.avg_data = (self.avg_data + 3 * avg) / 4;
+        }
+    }
 }
 
 /// Equal texts; the parser shares one buffer for a repeated type or ID, so the pointer test
@@ -236,15 +279,24 @@ fn convert_one(py: Python<'_>, cache: &mut StrCache, ev: Event) -> PyResult<Py<P
     })
 }
 
-/// Converts a batch; returns the list and whether every event in it is a message.
+/// Converts a batch (draining `events`); returns the list and whether every event in it is a
+/// message.
 fn convert<'py>(
     py: Python<'py>,
     cache: &mut StrCache,
-    events: Vec<Event>,
+    events: &mut Vec<Event>,
 ) -> PyResult<(Bound<'py, PyList>, bool)> {
-    let only_messages = events.iter().all(|e| matches!(e, Event::Message(_)));
+    let (mut messages, mut bytes) = (0, 0);
+    for ev in events.iter() {
+        if let Event::Message(m) = ev {
+            messages += 1;
+            bytes += m.data.len();
+        }
+    }
+    cache.observe(messages, bytes);
+    let only_messages = messages == events.len();
     let mut out: Vec<Py<PyAny>> = Vec::with_capacity(events.len());
-    for ev in events {
+    for ev in events.drain(..) {
         out.push(convert_one(py, cache, ev)?);
     }
     Ok((PyList::new(py, out)?, only_messages))
@@ -391,7 +443,8 @@ impl NativeSource {
     /// `owner._ready_state` to that event's state when it changed. Stops at once when the
     /// source is closed (the rest of the batch is dropped). An `Exception` raised by a
     /// listener goes to `sys.unraisablehook` and delivery goes on; a `BaseException`
-    /// (KeyboardInterrupt, SystemExit) propagates. Returns how many events were taken.
+    /// (KeyboardInterrupt, SystemExit) propagates. Returns how many events were taken
+    /// (`max`: more may be queued).
     fn dispatch(
         &self,
         py: Python<'_>,
@@ -399,45 +452,73 @@ impl NativeSource {
         table: &Bound<'_, PyDict>,
         owner: &Bound<'_, PyAny>,
     ) -> PyResult<usize> {
-        let mut buf = Vec::new();
-        let n = self.es.try_recv_many(&mut buf, max.max(1));
+        let max = max.max(1);
         let state_attr = pyo3::intern!(py, "_ready_state");
         let mut state: Option<u8> = None;
-        for ev in buf {
-            if self.closed.load(Ordering::Acquire) {
-                break;
-            }
-            let s = ev.ready_state() as u8;
-            let ty = match &ev {
-                Event::Message(_) => None,
-                Event::Open => Some(pyo3::intern!(py, "open")),
-                Event::Error(_) => Some(pyo3::intern!(py, "error")),
-            };
-            let obj = convert_one(py, &mut lock(&self.cache), ev)?;
-            if state != Some(s) {
-                owner.setattr(state_attr, s)?;
-                state = Some(s);
-            }
-            let obj = obj.bind(py);
-            let key = match ty {
-                Some(t) => t.clone(),
-                None => obj.cast::<PyMessageEvent>()?.get().event_type.bind(py).clone(),
-            };
-            let Some(fns) = table.get_item(&key)? else { continue };
-            let fns = fns.cast_into::<PyTuple>()?;
-            for f in fns.iter() {
-                if let Err(e) = f.call1((obj,)) {
-                    if !e.is_instance_of::<PyException>(py) {
-                        return Err(e);
-                    }
-                    e.write_unraisable(py, Some(&f));
+        let mut args = OneArg::new(py)?;
+        let mut objs: Vec<(Py<PyAny>, Py<PyString>, u8)> = Vec::new();
+        let mut taken = 0;
+        // Sub-batches sized by `StrCache::batch_len`, so large events stay in cache.
+        loop {
+            let (want, n);
+            {
+                let mut cache = lock(&self.cache);
+                want = cache.batch_len(max - taken);
+                let mut buf = cache.fill(&self.es, want);
+                n = buf.len();
+                let (mut messages, mut bytes) = (0, 0);
+                for ev in buf.drain(..) {
+                    let s = ev.ready_state() as u8;
+                    let key = match &ev {
+                        Event::Message(m) => {
+                            messages += 1;
+                            bytes += m.data.len();
+                            None
+                        }
+                        Event::Open => Some(pyo3::intern!(py, "open").clone().unbind()),
+                        Event::Error(_) => Some(pyo3::intern!(py, "error").clone().unbind()),
+                    };
+                    let obj = convert_one(py, &mut cache, ev)?;
+                    let key = match key {
+                        Some(k) => k,
+                        None => {
+                            obj.bind(py).cast::<PyMessageEvent>()?.get().event_type.clone_ref(py)
+                        }
+                    };
+                    objs.push((obj, key, s));
                 }
+                cache.observe(messages, bytes);
+                cache.give_back(buf);
+                taken += n;
+            }
+            // The cache lock is released: listeners may run Python code that takes events.
+            for (obj, key, s) in objs.drain(..) {
                 if self.closed.load(Ordering::Acquire) {
-                    break;
+                    return Ok(taken);
                 }
+                if state != Some(s) {
+                    owner.setattr(state_attr, s)?;
+                    state = Some(s);
+                }
+                let Some(fns) = table.get_item(key.bind(py))? else { continue };
+                let fns = fns.cast_into::<PyTuple>()?;
+                for f in fns.iter() {
+                    if let Err(e) = args.call(&f, &obj) {
+                        if !e.is_instance_of::<PyException>(py) {
+                            return Err(e);
+                        }
+                        e.write_unraisable(py, Some(&f));
+                    }
+                    if self.closed.load(Ordering::Acquire) {
+                        return Ok(taken);
+                    }
+                }
+            }
+            if n < want || taken >= max {
+                break; // the queue is empty, or this call took its share
             }
         }
-        Ok(n)
+        Ok(taken)
     }
 
     /// True once the source is closed or failed and every queued event was taken.
@@ -445,17 +526,18 @@ impl NativeSource {
         self.es.is_finished()
     }
 
-    /// Takes up to `max` queued events without waiting: `(list, only_messages)`.
+    /// Takes up to `max` queued events without waiting: `(list, only_messages)`. Large events
+    /// come in smaller batches (see `StrCache::batch_len`).
     fn take<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyTuple>> {
-        let mut buf = Vec::new();
-        self.es.try_recv_many(&mut buf, max.max(1));
-        self.pack(py, buf)
+        let mut cache = lock(&self.cache);
+        let buf = cache.fill(&self.es, max);
+        pack(py, &mut cache, buf)
     }
 
     /// Waits (GIL released, signal handlers run every 50 ms) for at least one event, then
-    /// takes up to `max`: `(list, only_messages)`. `None` once the source is finished;
-    /// `([], True)` when `timeout` (seconds, `None` = no limit) elapses first. A signal
-    /// handler's exception (KeyboardInterrupt) propagates.
+    /// takes up to `max` (fewer for large events): `(list, only_messages)`. `None` once the
+    /// source is finished; `([], True)` when `timeout` (seconds, `None` = no limit) elapses
+    /// first. A signal handler's exception (KeyboardInterrupt) propagates.
     #[pyo3(signature = (max, timeout = None))]
     fn next_batch<'py>(
         &self,
@@ -464,33 +546,42 @@ impl NativeSource {
         timeout: Option<f64>,
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
         let max = max.max(1);
-        let mut buf = Vec::new();
-        if self.es.try_recv_many(&mut buf, max) == 0 {
-            let deadline = timeout.map(|t| duration("timeout", t)).transpose()?.map(|t| {
-                Instant::now().checked_add(t).unwrap_or_else(|| Instant::now() + SIGNAL_SLICE)
-            });
-            loop {
-                let slice = match deadline {
-                    Some(d) => d.saturating_duration_since(Instant::now()).min(SIGNAL_SLICE),
-                    None => SIGNAL_SLICE,
-                };
-                match py.detach(|| self.es.recv_timeout(Some(slice))) {
-                    Recv::Event(e) => {
-                        buf.push(e);
-                        self.es.try_recv_many(&mut buf, max - 1);
-                        break;
-                    }
-                    Recv::Closed => return Ok(None),
-                    Recv::Timeout => {
-                        py.check_signals()?;
-                        if deadline.is_some_and(|d| Instant::now() >= d) {
-                            break;
-                        }
+        {
+            let mut cache = lock(&self.cache);
+            let buf = cache.fill(&self.es, max);
+            if !buf.is_empty() {
+                return pack(py, &mut cache, buf).map(Some);
+            }
+            cache.give_back(buf);
+        }
+        // The cache lock is not held while the GIL is released: another thread may take().
+        let deadline = timeout.map(|t| duration("timeout", t)).transpose()?.map(|t| {
+            Instant::now().checked_add(t).unwrap_or_else(|| Instant::now() + SIGNAL_SLICE)
+        });
+        loop {
+            let slice = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()).min(SIGNAL_SLICE),
+                None => SIGNAL_SLICE,
+            };
+            match py.detach(|| self.es.recv_timeout(Some(slice))) {
+                Recv::Event(e) => {
+                    let mut cache = lock(&self.cache);
+                    let mut buf = std::mem::take(&mut cache.buf);
+                    buf.push(e);
+                    let more = cache.batch_len(max) - 1;
+                    self.es.try_recv_many(&mut buf, more);
+                    return pack(py, &mut cache, buf).map(Some);
+                }
+                Recv::Closed => return Ok(None),
+                Recv::Timeout => {
+                    py.check_signals()?;
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        let mut cache = lock(&self.cache);
+                        return pack(py, &mut cache, Vec::new()).map(Some);
                     }
                 }
             }
         }
-        self.pack(py, buf).map(Some)
     }
 
     /// The read end of a non-blocking pipe that receives a byte whenever events become
@@ -521,13 +612,44 @@ impl NativeSource {
     }
 }
 
-impl NativeSource {
-    fn pack<'py>(&self, py: Python<'py>, buf: Vec<Event>) -> PyResult<Bound<'py, PyTuple>> {
-        let (list, only_messages) = convert(py, &mut lock(&self.cache), buf)?;
-        PyTuple::new(
-            py,
-            [list.into_any(), pyo3::types::PyBool::new(py, only_messages).to_owned().into_any()],
-        )
+/// Converts a batch into `(list, only_messages)` and gives the buffer back to the cache.
+fn pack<'py>(
+    py: Python<'py>,
+    cache: &mut StrCache,
+    mut buf: Vec<Event>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let (list, only_messages) = convert(py, cache, &mut buf)?;
+    cache.give_back(buf);
+    PyTuple::new(
+        py,
+        [list.into_any(), pyo3::types::PyBool::new(py, only_messages).to_owned().into_any()],
+    )
+}
+
+/// Calls a callable with one argument, reusing one argument tuple while nobody else holds it
+/// (abi3 before Python 3.12 has no vectorcall: a call needs a tuple, and making one per
+/// listener call is a measurable part of the per-event cost).
+struct OneArg<'py> {
+    tuple: Bound<'py, PyTuple>,
+}
+
+impl<'py> OneArg<'py> {
+    fn new(py: Python<'py>) -> PyResult<Self> {
+        Ok(OneArg { tuple: PyTuple::new(py, [py.None()])? })
+    }
+
+    fn call(&mut self, f: &Bound<'py, PyAny>, arg: &Py<PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = f.py();
+        // SAFETY: `self.tuple` is a live tuple of length 1. PyTuple_SetItem is only used while we
+        // hold the only reference (a callee that kept the tuple gets a fresh one next time), and
+        // it steals the new item's reference and releases the old one.
+        unsafe {
+            if pyo3::ffi::Py_REFCNT(self.tuple.as_ptr()) != 1 {
+                self.tuple = PyTuple::new(py, [py.None()])?;
+            }
+            pyo3::ffi::PyTuple_SetItem(self.tuple.as_ptr(), 0, arg.clone_ref(py).into_ptr());
+        }
+        f.call1(&self.tuple)
     }
 }
 
