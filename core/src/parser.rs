@@ -81,8 +81,8 @@ pub struct Parser {
     id_buf: Text,
     /// `id_buf` may differ from `last_event_id` (set by an `id:` since the last dispatch).
     id_changed: bool,
-    /// The event-type buffer; `None` is empty (type `message`).
-    event_type: Option<Text>,
+    /// The event-type buffer (empty: type `message`).
+    event_type: Text,
     /// The last custom type seen, reused when the next `event:` has the same bytes.
     type_cache: Text,
     data_state: Data,
@@ -127,7 +127,7 @@ impl Parser {
             origin: Text::new(),
             id_buf: Text::new(),
             id_changed: false,
-            event_type: None,
+            event_type: Text::new(),
             type_cache: Text::new(),
             data_state: Data::None,
             data: Vec::new(),
@@ -163,7 +163,7 @@ impl Parser {
     fn reset_stream(&mut self) {
         self.id_buf = self.last_event_id.clone();
         self.id_changed = false;
-        self.event_type = None;
+        self.event_type = Text::new();
         self.data_state = Data::None;
         self.data.clear();
         self.carry.clear();
@@ -186,13 +186,9 @@ impl Parser {
         let same = self.last_event_id.as_bytes() == self.id_buf.as_bytes();
         self.id_buf = own(&self.id_buf);
         self.last_event_id = if same { self.id_buf.clone() } else { own(&self.last_event_id) };
-        let cached = self.event_type.as_ref().map(|t| t.as_bytes() == self.type_cache.as_bytes());
+        let cached = self.event_type.as_bytes() == self.type_cache.as_bytes();
         self.type_cache = own(&self.type_cache);
-        self.event_type = match cached {
-            Some(true) => Some(self.type_cache.clone()),
-            Some(false) => self.event_type.as_ref().map(own),
-            None => None,
-        };
+        self.event_type = if cached { self.type_cache.clone() } else { own(&self.event_type) };
         if let Data::One(first) = &self.data_state {
             self.data.clear();
             self.data.extend_from_slice(first);
@@ -487,13 +483,13 @@ impl Parser {
                     return Err(self.too_large_line());
                 }
                 self.event_type = if value.is_empty() {
-                    None
+                    Text::new()
                 } else if value == self.type_cache.as_bytes() {
-                    Some(self.type_cache.clone())
+                    self.type_cache.clone()
                 } else {
                     self.type_cache = decode_value(src, value);
                     self.borrowed |= matches!(src, Src::Chunk(_));
-                    Some(self.type_cache.clone())
+                    self.type_cache.clone()
                 };
                 Ok(())
             }
@@ -584,7 +580,7 @@ impl Parser {
                     self.id_changed = false;
                     self.last_event_id = self.id_buf.clone();
                 }
-                self.event_type = None;
+                self.event_type = Text::new();
                 return;
             }
             Data::One(bytes) => to_text(bytes),
@@ -619,7 +615,10 @@ impl Parser {
             self.id_changed = false;
             self.last_event_id = self.id_buf.clone();
         }
-        let event_type = self.event_type.take().unwrap_or(Text::from_static("message"));
+        let mut event_type = std::mem::take(&mut self.event_type);
+        if event_type.is_empty() {
+            event_type = Text::from_static("message");
+        }
         emit(Item::Message(MessageEvent {
             event_type,
             data,

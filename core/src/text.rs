@@ -11,6 +11,11 @@
 //! - a `Bytes` (a long value, usually a slice of the network chunk it arrived in: no copy).
 //!
 //! `size_of::<Text>()` is 32 bytes (the `Bytes` variant's niche holds the tag).
+//!
+//! The short forms are three machine words with the kind in the first byte, not a byte-tagged
+//! enum: a `Text` is built and moved on every event, and an enum's odd-sized pieces (a tag
+//! byte, a length byte, 22 bytes) are copied as overlapping narrow moves that stall the CPU's
+//! store forwarding when the value is read back right after it was written.
 
 use bytes::Bytes;
 use std::borrow::Borrow;
@@ -21,7 +26,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 /// The longest string a `Text` stores inline.
-pub(crate) const INLINE_CAP: usize = 22;
+pub(crate) const INLINE_CAP: usize = 23;
 
 /// An immutable UTF-8 string (static, inline, shared or a slice of reference-counted bytes).
 /// Derefs to `str`.
@@ -33,14 +38,106 @@ enum Repr {
     Small(Small),
 }
 
-enum Small {
-    Static(&'static str),
-    /// `buf[..len]` is UTF-8.
-    Inline {
-        len: u8,
-        buf: [u8; INLINE_CAP],
-    },
-    Shared(Arc<str>),
+/// A static, inline or shared string in three words. The first byte in memory is the kind:
+/// `0..=INLINE_CAP` is an inline string of that length in the 23 bytes after it; `STATIC` is a
+/// `&'static str` and `SHARED` an `Arc<str>`, each as (`ptr`, `len`).
+#[repr(C)]
+struct Small {
+    head: usize,
+    ptr: *const u8,
+    len: usize,
+}
+
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!("eventsource-core's `Text` packs 23 inline bytes into three 64-bit words");
+
+const STATIC: u8 = 0xFE;
+const SHARED: u8 = 0xFF;
+
+// SAFETY: `Small` owns nothing but an `Arc<str>` (Send + Sync) or borrows a `&'static str`.
+unsafe impl Send for Small {}
+// SAFETY: as above; it is immutable.
+unsafe impl Sync for Small {}
+
+impl Small {
+    /// The first byte in memory: the kind.
+    #[inline(always)]
+    fn kind(&self) -> u8 {
+        // `head`'s first byte in memory on either endianness.
+        (self.head.to_le() & 0xFF) as u8
+    }
+
+    /// A pointer form (`STATIC`, `SHARED`).
+    #[inline(always)]
+    const fn pointer(kind: u8, ptr: *const u8, len: usize) -> Small {
+        Small { head: usize::from_le(kind as usize), ptr, len }
+    }
+
+    /// The inline form of `len` bytes, given as the (little-endian) words that hold bytes
+    /// `0..7`, `7..15` and `15..23` of the value (bytes past `len` are ignored): three word
+    /// stores.
+    #[inline(always)]
+    fn inline_words(len: usize, w0: u64, w1: u64, w2: u64) -> Small {
+        debug_assert!(len <= INLINE_CAP);
+        let head = ((w0 << 8) | len as u64).to_le();
+        Small {
+            head: head as usize,
+            ptr: w1.to_le() as usize as *const u8,
+            len: w2.to_le() as usize,
+        }
+    }
+
+    #[inline(always)]
+    fn as_bytes(&self) -> &[u8] {
+        let kind = self.kind();
+        if kind as usize <= INLINE_CAP {
+            // SAFETY: the inline bytes follow the kind byte inside `self`.
+            unsafe {
+                std::slice::from_raw_parts(
+                    (self as *const Small).cast::<u8>().add(1),
+                    kind as usize,
+                )
+            }
+        } else {
+            // SAFETY: a static or shared string's pointer and length.
+            unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+        }
+    }
+
+    /// The `Arc<str>` of a `SHARED` small string, as a raw pointer.
+    #[inline(always)]
+    fn arc_ptr(&self) -> *const str {
+        std::ptr::slice_from_raw_parts(self.ptr, self.len) as *const str
+    }
+}
+
+impl Clone for Small {
+    #[inline]
+    fn clone(&self) -> Small {
+        if self.kind() == SHARED {
+            // SAFETY: `arc_ptr` came from `Arc::into_raw` and the count is held by `self`.
+            unsafe { Arc::increment_strong_count(self.arc_ptr()) };
+        }
+        Small { head: self.head, ptr: self.ptr, len: self.len }
+    }
+}
+
+impl Drop for Small {
+    #[inline]
+    fn drop(&mut self) {
+        if self.kind() == SHARED {
+            // SAFETY: `arc_ptr` came from `Arc::into_raw`; this releases `self`'s count.
+            drop(unsafe { Arc::from_raw(self.arc_ptr()) });
+        }
+    }
+}
+
+/// Little-endian word of up to 8 bytes (missing bytes are zero).
+#[inline(always)]
+fn le_word(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w[..b.len()].copy_from_slice(b);
+    u64::from_le_bytes(w)
 }
 
 impl Text {
@@ -51,7 +148,12 @@ impl Text {
 
     /// A `Text` over a static string: no allocation, free to clone.
     pub const fn from_static(s: &'static str) -> Text {
-        Text(Repr::Small(Small::Static(s)))
+        Text(Repr::Small(Small::pointer(STATIC, s.as_ptr(), s.len())))
+    }
+
+    fn shared(s: Arc<str>) -> Text {
+        let len = s.len();
+        Text(Repr::Small(Small::pointer(SHARED, Arc::into_raw(s).cast::<u8>(), len)))
     }
 
     /// A copy of a string of at most [`INLINE_CAP`] bytes, stored inline.
@@ -60,7 +162,12 @@ impl Text {
         debug_assert!(b.len() <= INLINE_CAP);
         let mut buf = [0u8; INLINE_CAP];
         buf[..b.len()].copy_from_slice(b);
-        Text(Repr::Small(Small::Inline { len: b.len() as u8, buf }))
+        Text(Repr::Small(Small::inline_words(
+            b.len(),
+            le_word(&buf[..7]),
+            le_word(&buf[7..15]),
+            le_word(&buf[15..23]),
+        )))
     }
 
     /// Wraps bytes the caller has checked to be valid UTF-8 (short ones are copied inline).
@@ -81,19 +188,24 @@ impl Text {
     #[inline]
     pub(crate) unsafe fn from_chunk_unchecked(chunk: &Bytes, value: &[u8]) -> Text {
         debug_assert!(std::str::from_utf8(value).is_ok());
-        if value.len() > INLINE_CAP {
+        let len = value.len();
+        if len > INLINE_CAP {
             return Text(Repr::Bytes(chunk.slice_ref(value)));
         }
         let (base, at) = (chunk.as_ptr() as usize, value.as_ptr() as usize);
         if at >= base && at + INLINE_CAP <= base + chunk.len() {
-            // A fixed-size copy (a couple of moves, no `memcpy` call): the bytes after the
-            // value are inside the chunk, and `as_bytes` ignores them.
-            let mut buf = [0u8; INLINE_CAP];
-            // SAFETY: just checked that `chunk` has `INLINE_CAP` bytes from `value`'s start.
-            unsafe {
-                std::ptr::copy_nonoverlapping(value.as_ptr(), buf.as_mut_ptr(), INLINE_CAP);
-            }
-            Text(Repr::Small(Small::Inline { len: value.len() as u8, buf }))
+            // Three word loads from the chunk: the bytes after the value are inside it, and
+            // `as_bytes` ignores them. No `memcpy` call, no byte-wise stores.
+            let p = value.as_ptr();
+            // SAFETY: just checked that `chunk` has `INLINE_CAP` bytes from `value`.
+            let (w0, w1, w2) = unsafe {
+                (
+                    u64::from_le(p.cast::<u64>().read_unaligned()),
+                    u64::from_le(p.add(7).cast::<u64>().read_unaligned()),
+                    u64::from_le(p.add(15).cast::<u64>().read_unaligned()),
+                )
+            };
+            Text(Repr::Small(Small::inline_words(len, w0, w1, w2)))
         } else {
             Text::inline(value)
         }
@@ -134,12 +246,7 @@ impl Text {
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             Repr::Bytes(b) => b,
-            Repr::Small(Small::Static(s)) => s.as_bytes(),
-            Repr::Small(Small::Inline { len, buf }) => {
-                // SAFETY: `len <= INLINE_CAP` by construction; skips the bounds check.
-                unsafe { buf.get_unchecked(..*len as usize) }
-            }
-            Repr::Small(Small::Shared(s)) => s.as_bytes(),
+            Repr::Small(s) => s.as_bytes(),
         }
     }
 
@@ -148,9 +255,11 @@ impl Text {
     pub fn into_bytes(self) -> Bytes {
         match self.0 {
             Repr::Bytes(b) => b,
-            Repr::Small(Small::Static(s)) => Bytes::from_static(s.as_bytes()),
-            Repr::Small(Small::Inline { len, buf }) => Bytes::copy_from_slice(&buf[..len as usize]),
-            Repr::Small(Small::Shared(s)) => Bytes::copy_from_slice(s.as_bytes()),
+            Repr::Small(s) if s.kind() == STATIC => {
+                // SAFETY: a `STATIC` small string borrows a `&'static str`.
+                Bytes::from_static(unsafe { std::slice::from_raw_parts(s.ptr, s.len) })
+            }
+            Repr::Small(s) => Bytes::copy_from_slice(s.as_bytes()),
         }
     }
 }
@@ -160,10 +269,7 @@ impl Clone for Text {
     fn clone(&self) -> Text {
         match &self.0 {
             Repr::Bytes(b) => Text(Repr::Bytes(b.clone())),
-            Repr::Small(Small::Shared(s)) => Text(Repr::Small(Small::Shared(Arc::clone(s)))),
-            // SAFETY: a static or inline string owns nothing: a bitwise copy is a clone (and
-            // compiles to a few moves rather than a per-variant copy of the inline bytes).
-            Repr::Small(Small::Static(_) | Small::Inline { .. }) => unsafe { std::ptr::read(self) },
+            Repr::Small(s) => Text(Repr::Small(s.clone())),
         }
     }
 }
@@ -207,11 +313,7 @@ impl From<String> for Text {
 impl From<&str> for Text {
     /// Inline when short, else one allocation (an `Arc<str>`: clones are an atomic count).
     fn from(s: &str) -> Text {
-        if s.len() <= INLINE_CAP {
-            Text::inline(s.as_bytes())
-        } else {
-            Text(Repr::Small(Small::Shared(Arc::from(s))))
-        }
+        if s.len() <= INLINE_CAP { Text::inline(s.as_bytes()) } else { Text::shared(Arc::from(s)) }
     }
 }
 
@@ -298,14 +400,23 @@ mod tests {
     #[test]
     fn every_representation_is_the_same_string() {
         let long = "a string that is longer than the inline capacity";
-        for s in ["", "tok", "exactly twenty-two b!!", "twenty-three bytes long", long, "é😀…"]
-        {
+        for s in [
+            "",
+            "tok",
+            "seven b",
+            "exactly eight",
+            "twenty-three bytes long",
+            "twenty-four bytes long!!",
+            long,
+            "é😀…",
+        ] {
             let all = [
                 Text::from(s),
                 Text::from(s.to_string()),
                 Text::from_utf8_lossy(Bytes::copy_from_slice(s.as_bytes())),
                 Text(Repr::Bytes(Bytes::copy_from_slice(s.as_bytes()))),
-                Text(Repr::Small(Small::Shared(Arc::from(s)))),
+                Text::shared(Arc::from(s)),
+                Text::from_static(Box::leak(s.to_string().into_boxed_str())),
             ];
             for t in &all {
                 assert_eq!(t.as_str(), s);
@@ -323,5 +434,32 @@ mod tests {
         let (a, b) = (Text::from("a"), Text::from_static("b"));
         assert_eq!(a.cmp(&b), Ordering::Less);
         assert_eq!(Text::from_utf8_lossy(Bytes::from_static(b"a\xffb")), "a\u{FFFD}b");
+    }
+
+    /// Inline values read from a chunk with word loads keep exactly their bytes, at every
+    /// length and position (including the chunk's end, where the copy falls back).
+    #[test]
+    fn from_chunk_keeps_exactly_the_value() {
+        let chunk = Bytes::from((0..64u8).map(|i| b'a' + i % 26).collect::<Vec<u8>>());
+        for start in 0..chunk.len() {
+            for end in start..chunk.len().min(start + 40) {
+                let value = &chunk[start..end];
+                // SAFETY: ASCII.
+                let t = unsafe { Text::from_chunk_unchecked(&chunk, value) };
+                assert_eq!(t.as_bytes(), value, "{start}..{end}");
+                assert_eq!(t.clone(), Text::from(std::str::from_utf8(value).unwrap()));
+            }
+        }
+    }
+
+    #[test]
+    fn shared_counts_are_balanced() {
+        let arc: Arc<str> = Arc::from("a shared string longer than the inline capacity");
+        let t = Text::shared(Arc::clone(&arc));
+        let copies: Vec<Text> = (0..5).map(|_| t.clone()).collect();
+        assert_eq!(Arc::strong_count(&arc), 7);
+        drop(copies);
+        drop(t);
+        assert_eq!(Arc::strong_count(&arc), 1);
     }
 }
