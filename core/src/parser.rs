@@ -615,9 +615,11 @@ impl Parser {
             self.id_changed = false;
             self.last_event_id = self.id_buf.clone();
         }
+        /// Cloned rather than built: see `Text::clone`.
+        static MESSAGE: Text = Text::from_static("message");
         let mut event_type = std::mem::take(&mut self.event_type);
         if event_type.is_empty() {
-            event_type = Text::from_static("message");
+            event_type = MESSAGE.clone();
         }
         emit(Item::Message(MessageEvent {
             event_type,
