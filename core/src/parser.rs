@@ -572,7 +572,7 @@ impl Parser {
     }
 
     /// The blank line: dispatch the event (§6.6).
-    #[inline]
+    #[inline(never)]
     fn dispatch(&mut self, src: Src<'_>, emit: &mut impl FnMut(Item)) {
         let data = match std::mem::take(&mut self.data_state) {
             Data::None => {
