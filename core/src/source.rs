@@ -123,6 +123,9 @@ pub struct Shared {
     /// Held while the handler runs; `close()` from another thread takes it to wait for the
     /// in-flight call to finish.
     dispatch: Mutex<()>,
+    /// The handler of this source is inside `close()` of another source, waiting for that
+    /// source's in-flight callback (see `Shared::close`).
+    closing_other: AtomicBool,
     task: Mutex<Option<JoinHandle<()>>>,
     queue: Option<Arc<Queue>>,
 }
@@ -147,12 +150,45 @@ impl Shared {
             task.abort();
         }
         let me = self as *const Shared;
-        if DISPATCHING.with(|d| d.get()) != me {
+        let caller = DISPATCHING.with(|d| d.get());
+        if caller.is_null() {
             drop(lock(&self.dispatch));
+        } else if caller != me {
+            // SAFETY: `DISPATCHING` points at the source whose handler runs on this thread,
+            // alive while it runs.
+            self.wait_from_callback(unsafe { &*caller });
         }
         if let Some(q) = &self.queue {
             q.finish(true);
         }
+    }
+}
+
+impl Shared {
+    /// `close()` called from inside `caller`'s handler waits for this source's in-flight
+    /// callback, unless that callback is itself waiting in a `close()`: handlers that close
+    /// each other at the same moment would otherwise wait for each other for ever. Then only
+    /// the callback stuck in that cycle may finish after `close()` returns; no new one starts.
+    fn wait_from_callback(&self, caller: &Shared) {
+        caller.closing_other.store(true, Ordering::SeqCst);
+        let mut spins = 0u32;
+        loop {
+            match self.dispatch.try_lock() {
+                Ok(_) | Err(std::sync::TryLockError::Poisoned(_)) => break,
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+            if self.closing_other.load(Ordering::SeqCst) {
+                break;
+            }
+            // A callback usually finishes within microseconds; then back off.
+            spins += 1;
+            if spins < 100 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
+        caller.closing_other.store(false, Ordering::SeqCst);
     }
 }
 
@@ -228,6 +264,7 @@ impl EventSource {
             state: AtomicU8::new(ReadyState::Connecting as u8),
             cancelled: AtomicBool::new(false),
             dispatch: Mutex::new(()),
+            closing_other: AtomicBool::new(false),
             task: Mutex::new(None),
             queue,
         });
@@ -256,6 +293,11 @@ impl EventSource {
     /// Closes the source: readyState becomes CLOSED at once, the connection and any pending
     /// reconnection are dropped, and no event is delivered afterwards (queued ones are
     /// discarded). Safe from any thread, from inside a handler, and more than once.
+    ///
+    /// From another thread it waits for a handler call in flight to finish, so none runs
+    /// after it returns. From inside the handler of another source it waits too, except for a
+    /// handler that is itself waiting in `close()` (handlers closing each other at the same
+    /// moment): that one finishes after the call returns, and no new call starts.
     pub fn close(&self) {
         self.shared.close();
         // The queue is finished and emptied: nothing can refill the consumer's buffer.
@@ -457,7 +499,15 @@ impl Queue {
         let mut n = 0;
         loop {
             let k = (max - n).min(local.len());
-            buf.extend(local.drain(..k));
+            if k == local.len() {
+                // All of it: two bulk copies at most (an event is too big for moves one by
+                // one to be cheap), and the deque keeps its allocation.
+                let mut all = Vec::from(std::mem::take(local));
+                buf.append(&mut all);
+                *local = VecDeque::from(all);
+            } else {
+                buf.extend(local.drain(..k));
+            }
             n += k;
             if n == max {
                 return n;
@@ -998,6 +1048,7 @@ mod tests {
             state: AtomicU8::new(0),
             cancelled: AtomicBool::new(false),
             dispatch: Mutex::new(()),
+            closing_other: AtomicBool::new(false),
             task: Mutex::new(None),
             queue: None,
         }
