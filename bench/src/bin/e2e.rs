@@ -16,7 +16,8 @@
 //! whole process's (every thread) from `getrusage`. Runs alternate between clients; the best run
 //! of each is quoted (a shared 2-core machine is noisy: the best run is the least disturbed).
 //! `--clients a,b` keeps only the clients whose names contain one of the words (the
-//! `sse-stream/reqwest` baseline always runs: the ratios are against it).
+//! `sse-stream/reqwest` baseline always runs: the ratios are against it; `--no-peer` leaves it
+//! out too, for profiling one client).
 //! `--idle K` also measures the resident memory of K idle open sources (ours and reqwest-eventsource).
 
 use std::io::{BufRead, BufReader};
@@ -61,6 +62,7 @@ fn main() {
     let mut idle = 0usize;
     let mut filter = String::new();
     let mut only: Vec<String> = Vec::new();
+    let mut no_peer = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -70,6 +72,7 @@ fn main() {
                 let v = args.next().expect("--clients a,b");
                 only = v.split(',').map(str::to_owned).collect();
             }
+            "--no-peer" => no_peer = true,
             "--bench" => {} // passed by `cargo bench`
             f => filter = f.to_owned(),
         }
@@ -78,9 +81,8 @@ fn main() {
     let peer_index = CLIENTS.iter().position(|(n, _)| *n == "sse-stream/reqwest").expect("peer");
     let selected: Vec<usize> = (0..CLIENTS.len())
         .filter(|&i| {
-            i == peer_index
-                || only.is_empty()
-                || only.iter().any(|w| CLIENTS[i].0.contains(w.as_str()))
+            let wanted = only.is_empty() || only.iter().any(|w| CLIENTS[i].0.contains(w.as_str()));
+            if i == peer_index { !no_peer } else { wanted }
         })
         .collect();
     let server = TestServer::start();
