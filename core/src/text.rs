@@ -413,7 +413,7 @@ mod tests {
                 Text::from_utf8_lossy(Bytes::copy_from_slice(s.as_bytes())),
                 Text(Repr::Bytes(Bytes::copy_from_slice(s.as_bytes()))),
                 Text::shared(Arc::from(s)),
-                Text::from_static(Box::leak(s.to_string().into_boxed_str())),
+                Text::from_static(s),
             ];
             for t in &all {
                 assert_eq!(t.as_str(), s);
