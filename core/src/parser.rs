@@ -484,7 +484,7 @@ impl Parser {
                 }
                 self.event_type = if value.is_empty() {
                     Text::new()
-                } else if value == self.type_cache.as_bytes() {
+                } else if same(value, self.type_cache.as_bytes()) {
                     self.type_cache.clone()
                 } else {
                     self.type_cache = decode_value(src, value);
@@ -497,7 +497,7 @@ impl Parser {
                 if line.len() > self.max_event_size {
                     return Err(self.too_large_line());
                 }
-                if memchr::memchr(0, value).is_none() && value != self.id_buf.as_bytes() {
+                if !same(value, self.id_buf.as_bytes()) && memchr::memchr(0, value).is_none() {
                     self.id_buf = decode_value(src, value);
                     self.borrowed |= matches!(src, Src::Chunk(_));
                     self.id_changed = true;
@@ -643,6 +643,13 @@ fn decode_value(src: Src<'_>, value: &[u8]) -> Text {
             Src::Carry => Text::copy_unchecked(value),
         }
     }
+}
+
+/// `a == b`, inline for short values (ids and types, compared on every line that has one;
+/// a `memcmp` call costs more than the comparison).
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && (a.len() > 16 && a == b || a.iter().zip(b).all(|(x, y)| x == y))
 }
 
 /// Where `part` (a non-empty slice of `chunk`) starts in it.
