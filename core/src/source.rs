@@ -500,10 +500,15 @@ impl Queue {
         loop {
             let k = (max - n).min(local.len());
             if k == local.len() {
-                // All of it: two bulk copies at most (an event is too big for moves one by
-                // one to be cheap), and the deque keeps its allocation.
+                // All of it: in bulk (an event is too big for moves one by one to be cheap),
+                // and the deque keeps an allocation.
                 let mut all = Vec::from(std::mem::take(local));
-                buf.append(&mut all);
+                if buf.is_empty() && buf.capacity() >= all.len() {
+                    // The caller's vector is big enough: trade vectors instead of copying.
+                    std::mem::swap(buf, &mut all);
+                } else {
+                    buf.append(&mut all);
+                }
                 *local = VecDeque::from(all);
             } else {
                 buf.extend(local.drain(..k));
@@ -1116,6 +1121,22 @@ mod tests {
         assert_eq!(rest, (24..40).collect::<Vec<_>>());
         assert!(q.is_finished() && lock(&local).is_empty());
         assert!(matches!(q.recv_timeout(&local, None), Recv::Closed));
+    }
+
+    #[test]
+    fn a_roomy_empty_buffer_is_traded_not_copied_into() {
+        let (q, s, local) = (Queue::default(), shared(), Mutex::default());
+        for round in 0..3 {
+            let base = round * 10;
+            push(&q, &s, base..base + 10);
+            let mut buf = Vec::with_capacity(64);
+            assert_eq!(q.fill(&mut lock(&local), &mut buf, 64), 10);
+            assert_eq!(
+                buf.iter().map(data).collect::<Vec<_>>(),
+                (base..base + 10).collect::<Vec<_>>()
+            );
+            assert!(lock(&local).is_empty());
+        }
     }
 
     #[test]

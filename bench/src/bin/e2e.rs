@@ -5,7 +5,8 @@
 //!
 //! Clients, each counting the messages of one `/stream` response until N:
 //! - `ours/push`: `EventSource::with_handler` (callbacks on the library's runtime thread)
-//! - `ours/pull`: `EventSource::with_options` drained with `recv_timeout` + `try_recv_many`
+//! - `ours/pull`: `EventSource::with_options` drained with `try_recv_many(8192)`, blocking in
+//!   `recv_timeout` only when nothing is queued
 //! - `ours/stream`: the same source consumed one event at a time through its `futures::Stream`
 //!   (`StreamExt::next().await` on a 2-worker tokio runtime, like the peers)
 //! - `ours/recv`: the same source consumed one event at a time with blocking `recv_timeout`
@@ -172,11 +173,13 @@ fn ours_pull(url: &str, n: u64) -> u64 {
     let (mut seen, mut bytes) = (0u64, 0u64);
     let mut batch = Vec::with_capacity(8192);
     while seen < n {
-        match es.recv_timeout(Some(Duration::from_secs(60))) {
-            Recv::Event(e) => batch.push(e),
-            _ => panic!("ours/pull: no event for 60 s"),
+        // What is queued, in one go; block only when nothing is.
+        if es.try_recv_many(&mut batch, 8192) == 0 {
+            match es.recv_timeout(Some(Duration::from_secs(60))) {
+                Recv::Event(e) => batch.push(e),
+                _ => panic!("ours/pull: no event for 60 s"),
+            }
         }
-        es.try_recv_many(&mut batch, 8192);
         for e in batch.drain(..) {
             if let Event::Message(m) = e {
                 seen += 1;
