@@ -302,11 +302,16 @@ fn idle_ours(url: &str, k: usize) -> f64 {
     let before = rss_kib();
     let sources: Vec<_> = (0..k).map(|_| EventSource::new(url).expect("source")).collect();
     let mut buf = Vec::new();
+    let mut messages = 0;
     for es in &sources {
         // open + the one message
         let mut got = 0;
         while got < 2 {
             match es.recv_timeout(Some(Duration::from_secs(30))) {
+                Recv::Event(Event::Message(_)) => {
+                    got += 1;
+                    messages += 1;
+                }
                 Recv::Event(_) => got += 1,
                 _ => break,
             }
@@ -314,6 +319,7 @@ fn idle_ours(url: &str, k: usize) -> f64 {
         es.try_recv_many(&mut buf, 16);
         buf.clear();
     }
+    assert_eq!(messages, k, "not every idle source got its event (open-files limit?)");
     std::thread::sleep(Duration::from_millis(500));
     let per = (rss_kib() - before) / k as f64;
     drop(sources);
