@@ -509,7 +509,10 @@ es_status es_source_new(const char *url, const struct es_options *opts, const st
  * reconnection are dropped, queued pull events are discarded. When it returns (on a thread
  * other than the source's callback thread), no callback of this source is running or will
  * run; called from inside one of the source's callbacks it returns at once and no further
- * callback follows. Safe more than once. Does not free: call `es_source_free` too.
+ * callback follows. Called from inside a callback of another source it waits too, unless
+ * this source's callback is itself waiting in `es_source_close` (callbacks closing each
+ * other's sources at the same moment): that callback then finishes after the call returns.
+ * Safe more than once. Does not free: call `es_source_free` too.
  * NULL → `ES_ERR_INVALID_ARGUMENT`.
  */
 es_status es_source_close(struct es_source *src);

@@ -8,6 +8,7 @@
 #include "harness.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 /* ---------------------------------------------------------------------------------------- */
@@ -464,6 +465,67 @@ static void test_close_from_another_thread_while_streaming(void) {
     }
 }
 
+/* Two sources whose callbacks close each other's source at the same moment, on the runtime's
+ * two threads: each es_source_close waits for the other's in-flight callback, which is itself
+ * waiting in es_source_close. Must not deadlock. */
+typedef struct mutual {
+    es_source *_Atomic other;
+    atomic_int *arrived;
+    atomic_int stage; /* 0 no message yet, 1 closing the other source, 2 came back */
+} mutual;
+
+static void mutual_on_message(void *user, es_source *source, const es_message *message) {
+    (void)source;
+    (void)message;
+    mutual *m = (mutual *)user;
+    if (atomic_load(&m->stage) != 0) return;
+    atomic_store(&m->stage, 1);
+    atomic_fetch_add(m->arrived, 1);
+    double until = h_now_ms() + 300; /* rendezvous, bounded */
+    while (atomic_load(m->arrived) < 2 && h_now_ms() < until) sched_yield();
+    es_source *other = atomic_load(&m->other);
+    if (other) es_source_close(other);
+    atomic_store(&m->stage, 2);
+}
+
+static void test_callbacks_closing_each_other(void) {
+    for (int round = 0; round < 12; round++) {
+        atomic_int arrived = 0;
+        mutual m[2];
+        es_source *src[2] = {NULL, NULL};
+        char url[256];
+        snprintf(url, sizeof url, "%s/stream?count=1&hold=1", h_base);
+        for (int i = 0; i < 2; i++) {
+            atomic_init(&m[i].other, NULL);
+            m[i].arrived = &arrived;
+            atomic_init(&m[i].stage, 0);
+            es_callbacks cbs;
+            memset(&cbs, 0, sizeof cbs);
+            cbs.user_data = &m[i];
+            cbs.on_message = mutual_on_message;
+            CHECK_EQ_INT(es_source_new(url, NULL, &cbs, &src[i]), ES_OK);
+        }
+        atomic_store(&m[0].other, src[1]);
+        atomic_store(&m[1].other, src[0]);
+        /* Done when each callback came back from closing the other source, or its source was
+         * closed before its message came (then it never runs). */
+        double until = h_now_ms() + 20000;
+        int done = 0;
+        while (!done && h_now_ms() < until) {
+            done = 1;
+            for (int i = 0; i < 2; i++) {
+                int st = atomic_load(&m[i].stage);
+                if (!(st == 2 || (st == 0 && es_source_ready_state(src[i]) == ES_CLOSED))) done = 0;
+            }
+            if (!done) h_sleep_ms(5);
+        }
+        if (!done) fprintf(stderr, "  round %d: stages %d %d\n", round, atomic_load(&m[0].stage), atomic_load(&m[1].stage));
+        CHECK(done);
+        if (!done) return; /* the runtime threads are stuck: freeing would hang too */
+        for (int i = 0; i < 2; i++) es_source_free(src[i]);
+    }
+}
+
 static void test_create_close_cycles(void) {
     const char *s = getenv("ES_TEST_CYCLES");
     int cycles = s ? atoi(s) : 1000;
@@ -599,6 +661,7 @@ int main(void) {
     RUN(test_pull_mode_with_poll);
     RUN(test_pull_mode_fatal);
     RUN(test_pull_blocking_next_woken_by_close);
+    RUN(test_callbacks_closing_each_other);
     RUN(test_create_close_cycles);
     h_stop_server();
     return h_summary();
