@@ -104,3 +104,47 @@ def test_cancelling_an_async_iteration(server: Any) -> None:
         es.close()
 
     asyncio.run(main())
+
+
+def test_close_by_the_consumer_stops_mid_batch(server: Any) -> None:
+    # 1000 queued events come in batches of a few hundred (the first with the open event):
+    # closing at the 600th, in the middle of a batch of messages only, yields no more of it.
+    async def main() -> list[str]:
+        got: list[str] = []
+        es = EventSource(server.url("stream?count=1000&rate=100000"))
+        await asyncio.sleep(0.3)  # let the events queue up
+        async for ev in es:
+            got.append(ev.data)
+            if len(got) == 600:
+                es.close()
+        return got
+
+    got = asyncio.run(asyncio.wait_for(main(), 5))
+    assert len(got) == 600 and got[599].startswith('{"seq":600,')
+
+
+def test_cancelled_async_iteration_leaves_the_source_usable(server: Any) -> None:
+    # Cancelled while awaiting the next event: nothing is lost, a new `async for` goes on.
+    async def main() -> list[str]:
+        got: list[str] = []
+        es = EventSource(server.url("stream?count=4&rate=10"))
+
+        async def first() -> None:
+            async for ev in es:
+                got.append(ev.data)
+
+        task = asyncio.ensure_future(first())
+        while not got:
+            await asyncio.sleep(0.01)
+        task.cancel()  # waiting for the second event (100 ms apart)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async for ev in es:
+            got.append(ev.data)
+            if len(got) == 4:
+                break
+        es.close()
+        return got
+
+    got = asyncio.run(asyncio.wait_for(main(), 5))
+    assert [g.split(",")[0] for g in got] == ['{"seq":%d' % i for i in range(1, 5)]
