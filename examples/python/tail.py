@@ -138,6 +138,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                 write_line(format_event(ev, args.json))
                 count += 1
                 if args.max_events is not None and count >= args.max_events:
+                    # Close before leaving the loop: once iteration ends, an open source hands
+                    # its next events (here the end of the stream) to the listeners again.
+                    es.close()
                     return 0
     except EventSourceError:
         return 2  # the error line was printed by onerror

@@ -54,6 +54,17 @@ def test_json_matches_rust_tail(
     assert results[0][1], "no output"
 
 
+def test_max_events_stops_before_the_stream_ends(server: Any) -> None:
+    """The stream ends ~20 ms after the last counted event: tail stops at that event, as the Rust
+    one does; the end of the stream must not reach the error listener once tail is done (it did
+    when the source stayed open after iteration, in about one run in five)."""
+    url = server.url("stream?count=3&size=8&rate=50&id=1")
+    for _ in range(8):
+        r = run_py(url, "--json", "--max-events", "3")
+        kinds = [json.loads(line)["kind"] for line in r.stdout.splitlines()]
+        assert (r.returncode, kinds) == (0, ["open", "message", "message", "message"])
+
+
 def test_human_output(server: Any) -> None:
     url = server.script(server.token(), c1="id: 5\ndata: a\ndata: b\\c\n\n", s2="404", c2="x")
     r = run_py(url, "--retry", "50")
