@@ -649,7 +649,13 @@ fn decode_value(src: Src<'_>, value: &[u8]) -> Text {
 /// a `memcmp` call costs more than the comparison).
 #[inline(always)]
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && (a.len() > 16 && a == b || a.iter().zip(b).all(|(x, y)| x == y))
+    if a.len() != b.len() {
+        false
+    } else if a.len() > 16 {
+        a == b
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    }
 }
 
 /// Where `part` (a non-empty slice of `chunk`) starts in it.

@@ -88,11 +88,7 @@ impl Iterator for Batch<'_> {
         if self.shared.cancelled.load(Ordering::Acquire) {
             return None;
         }
-        if let BatchEvents::Whole(_) = self.events {
-            let BatchEvents::Whole(v) = std::mem::replace(&mut self.events, BatchEvents::Taken)
-            else {
-                unreachable!()
-            };
+        if let Some(v) = self.take_all() {
             self.events = BatchEvents::Draining(v.drain(..));
         }
         match &mut self.events {
@@ -162,9 +158,7 @@ impl Shared {
             q.finish(true);
         }
     }
-}
 
-impl Shared {
     /// `close()` called from inside `caller`'s handler waits for this source's in-flight
     /// callback, unless that callback is itself waiting in a `close()`: handlers that close
     /// each other at the same moment would otherwise wait for each other for ever. Then only

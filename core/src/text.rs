@@ -82,7 +82,7 @@ impl Small {
         let head = ((w0 << 8) | len as u64).to_le();
         Small {
             head: head as usize,
-            ptr: w1.to_le() as usize as *const u8,
+            ptr: std::ptr::without_provenance(w1.to_le() as usize),
             len: w2.to_le() as usize,
         }
     }
