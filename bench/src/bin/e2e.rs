@@ -195,16 +195,11 @@ fn ours_pull(url: &str, n: u64) -> u64 {
 fn ours_stream(url: &str, n: u64) -> u64 {
     peer_runtime().block_on(async {
         let mut es = EventSource::with_options(url, Options::default()).expect("source");
-        let (mut seen, mut bytes) = (0u64, 0u64);
-        while let Some(e) = es.next().await {
-            if let Event::Message(m) = e {
-                seen += 1;
-                bytes += m.data.len() as u64;
-                if seen == n {
-                    break;
-                }
-            }
-        }
+        let bytes = sum_messages(&mut es, n, |e| match e {
+            Event::Message(m) => Some(m.data.len()),
+            _ => None,
+        })
+        .await;
         es.close();
         bytes
     })
@@ -245,6 +240,24 @@ fn peer_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
+/// The data bytes of the first `n` messages of an async client's stream (`data`: a message
+/// item's data length, `None` for other items); fewer if the stream ends first.
+async fn sum_messages<S: futures::Stream + Unpin>(
+    stream: &mut S,
+    n: u64,
+    data: impl Fn(S::Item) -> Option<usize>,
+) -> u64 {
+    let (mut seen, mut bytes) = (0u64, 0u64);
+    while seen < n {
+        let Some(item) = stream.next().await else { break };
+        if let Some(len) = data(item) {
+            seen += 1;
+            bytes += len as u64;
+        }
+    }
+    bytes
+}
+
 fn sse_stream_reqwest(url: &str, n: u64) -> u64 {
     peer_runtime().block_on(async {
         let client = reqwest::Client::new();
@@ -256,17 +269,7 @@ fn sse_stream_reqwest(url: &str, n: u64) -> u64 {
             .await
             .expect("request");
         let mut events = sse_stream::SseStream::from_bytes_stream(resp.bytes_stream());
-        let (mut seen, mut bytes) = (0u64, 0u64);
-        while let Some(item) = events.next().await {
-            if let Some(data) = item.expect("sse").data {
-                seen += 1;
-                bytes += data.len() as u64;
-                if seen == n {
-                    break;
-                }
-            }
-        }
-        bytes
+        sum_messages(&mut events, n, |item| item.expect("sse").data.map(|d| d.len())).await
     })
 }
 
@@ -274,16 +277,11 @@ fn reqwest_eventsource(url: &str, n: u64) -> u64 {
     use reqwest_eventsource::{Event as PeerEvent, EventSource as PeerSource};
     peer_runtime().block_on(async {
         let mut es = PeerSource::get(url);
-        let (mut seen, mut bytes) = (0u64, 0u64);
-        while let Some(item) = es.next().await {
-            if let Ok(PeerEvent::Message(m)) = item {
-                seen += 1;
-                bytes += m.data.len() as u64;
-                if seen == n {
-                    break;
-                }
-            }
-        }
+        let bytes = sum_messages(&mut es, n, |item| match item {
+            Ok(PeerEvent::Message(m)) => Some(m.data.len()),
+            _ => None,
+        })
+        .await;
         es.close();
         bytes
     })
