@@ -218,12 +218,21 @@ impl StrCache {
         }
     }
 
-    /// Updates the average data size from a batch of `messages` carrying `bytes` of data.
-    fn observe(&mut self, messages: usize, bytes: usize) {
+    /// Updates the average data size from a batch; returns how many of its events are
+    /// messages.
+    fn observe(&mut self, events: &[Event]) -> usize {
+        let (mut messages, mut bytes) = (0, 0);
+        for ev in events {
+            if let Event::Message(m) = ev {
+                messages += 1;
+                bytes += m.data.len();
+            }
+        }
         // Moves most of the way at once: a stream that changes size is followed within a batch.
         if let Some(avg) = bytes.checked_div(messages) {
             self.avg_data = (self.avg_data + 3 * avg) / 4;
         }
+        messages
     }
 }
 
@@ -286,15 +295,7 @@ fn convert<'py>(
     cache: &mut StrCache,
     events: &mut Vec<Event>,
 ) -> PyResult<(Bound<'py, PyList>, bool)> {
-    let (mut messages, mut bytes) = (0, 0);
-    for ev in events.iter() {
-        if let Event::Message(m) = ev {
-            messages += 1;
-            bytes += m.data.len();
-        }
-    }
-    cache.observe(messages, bytes);
-    let only_messages = messages == events.len();
+    let only_messages = cache.observe(events) == events.len();
     let mut out: Vec<Py<PyAny>> = Vec::with_capacity(events.len());
     for ev in events.drain(..) {
         out.push(convert_one(py, cache, ev)?);
@@ -466,15 +467,11 @@ impl NativeSource {
                 want = cache.batch_len(max - taken);
                 let mut buf = cache.fill(&self.es, want);
                 n = buf.len();
-                let (mut messages, mut bytes) = (0, 0);
+                cache.observe(&buf);
                 for ev in buf.drain(..) {
                     let s = ev.ready_state() as u8;
                     let key = match &ev {
-                        Event::Message(m) => {
-                            messages += 1;
-                            bytes += m.data.len();
-                            None
-                        }
+                        Event::Message(_) => None,
                         Event::Open => Some(pyo3::intern!(py, "open").clone().unbind()),
                         Event::Error(_) => Some(pyo3::intern!(py, "error").clone().unbind()),
                     };
@@ -487,7 +484,6 @@ impl NativeSource {
                     };
                     objs.push((obj, key, s));
                 }
-                cache.observe(messages, bytes);
                 cache.give_back(buf);
                 taken += n;
             }
@@ -576,8 +572,10 @@ impl NativeSource {
                 Recv::Timeout => {
                     py.check_signals()?;
                     if deadline.is_some_and(|d| Instant::now() >= d) {
+                        // An empty batch, in the cache's own (empty) buffer so it keeps it.
                         let mut cache = lock(&self.cache);
-                        return pack(py, &mut cache, Vec::new()).map(Some);
+                        let buf = std::mem::take(&mut cache.buf);
+                        return pack(py, &mut cache, buf).map(Some);
                     }
                 }
             }
