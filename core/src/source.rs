@@ -383,19 +383,29 @@ impl futures_core::Stream for EventSource {
 // ---------------------------------------------------------------------------------------------
 // Pull mode: a bounded queue of events.
 //
-// The connection task appends the events of one network read under one lock (handing over its
-// whole vector when the queue is empty) and wakes the consumer only when the queue goes from
-// empty to non-empty. The consumer takes the whole queue at once (swapping vectors) into the
-// handle's own buffer and serves events from there, so the per-event cost of the hand-off is a
-// pop from a local deque. The vectors' allocations circulate: connection → queue → consumer →
-// queue → connection.
+// The connection task hands over the events of one network read under one lock: the whole
+// vector they were parsed into goes to the back of the queue (no copy, whatever the consumer is
+// doing), and the connection takes an emptied vector from the queue's spares for its next read.
+// Only a read of a few events is copied onto the last queued vector instead, so a slow stream
+// does not queue one vector per event. The consumer is woken only when the queue goes from
+// empty to non-empty. It takes one queued vector at a time into the handle's own buffer (an
+// O(1) conversion) and serves events from there, so the per-event cost of the hand-off is a pop
+// from a local deque; the vector it emptied goes back to the spares. The allocations circulate:
+// connection → queue → consumer → spares → connection.
 
 /// Above this many queued events the connection stops reading until the consumer takes them.
-/// The consumer's buffer holds at most one such queue-full more.
+/// The consumer's buffer holds at most one more queued vector.
 const QUEUE_HIGH_WATER: usize = 4096;
 
-/// Vectors of up to this many events are reused whatever the traffic (larger ones only while
-/// the batches stay large).
+/// A read of at most this many events is appended to the last queued vector (copied) rather
+/// than queued as a vector of its own.
+const APPEND_MAX: usize = 32;
+
+/// Emptied vectors kept for the connection, at most.
+const MAX_SPARES: usize = 2;
+
+/// Vectors of up to this many events are reused whatever the traffic; larger ones only while
+/// batches of at least a quarter of their size keep coming.
 const SPARE_KEEP: usize = 256;
 
 #[derive(Default)]
@@ -407,7 +417,15 @@ struct Queue {
 
 #[derive(Default)]
 struct QueueInner {
-    events: Vec<Event>,
+    /// The connection's batches in order, each in the vector it was parsed into; none empty.
+    batches: VecDeque<Vec<Event>>,
+    /// How many events `batches` holds.
+    len: usize,
+    /// Emptied vectors for the connection to parse its next reads into.
+    spares: Vec<Vec<Event>>,
+    /// The largest recent batch, decaying by 1/16 per batch taken: a spare vector far larger
+    /// than that is let go (one short read among long ones keeps it).
+    peak: usize,
     finished: bool,
     consumer: Option<Waker>,
     producer: Option<Waker>,
@@ -415,18 +433,55 @@ struct QueueInner {
     sleepers: usize,
 }
 
+impl QueueInner {
+    /// Queues the events of `v`, leaving it empty (an emptied spare, or the same vector).
+    fn put(&mut self, v: &mut Vec<Event>) {
+        let n = v.len();
+        if n == 0 {
+            return;
+        }
+        self.len += n;
+        match self.batches.back_mut() {
+            Some(last) if n <= APPEND_MAX => last.append(v),
+            _ => {
+                // Without a spare (the consumer holds them all), one allocation sized like
+                // this read rather than a vector grown step by step while parsing the next.
+                let spare = match self.spares.pop() {
+                    Some(spare) => spare,
+                    None if n > APPEND_MAX => Vec::with_capacity(n),
+                    None => Vec::new(),
+                };
+                self.batches.push_back(std::mem::replace(v, spare));
+            }
+        }
+    }
+
+    /// Keeps an emptied vector for the connection, unless it is oversized for the traffic.
+    fn recycle(&mut self, v: Vec<Event>) {
+        debug_assert!(v.is_empty());
+        let cap = v.capacity();
+        if cap > 0 && self.spares.len() < MAX_SPARES && (cap <= SPARE_KEEP || cap <= 4 * self.peak)
+        {
+            self.spares.push(v);
+        }
+    }
+}
+
 impl Queue {
     /// Appends the events of one read (producer side) and wakes whoever waits.
     fn push(&self, batch: &mut Batch<'_>) {
         let mut inner = lock(&self.inner);
-        let was_empty = inner.events.is_empty();
+        let was_empty = inner.len == 0;
         match batch.take_all() {
-            // Hand over the whole vector; the connection gets the queue's empty one back.
-            Some(v) if was_empty => std::mem::swap(v, &mut inner.events),
-            Some(v) => inner.events.append(v),
-            None => inner.events.extend(batch),
+            Some(v) => inner.put(v),
+            None => {
+                let mut v = inner.spares.pop().unwrap_or_default();
+                v.extend(batch);
+                inner.put(&mut v);
+                inner.recycle(v);
+            }
         }
-        if was_empty && !inner.events.is_empty() {
+        if was_empty && inner.len > 0 {
             self.wake(inner);
         }
     }
@@ -435,7 +490,8 @@ impl Queue {
     fn finish(&self, discard: bool) {
         let mut inner = lock(&self.inner);
         if discard {
-            inner.events.clear();
+            inner.batches.clear();
+            inner.len = 0;
         }
         inner.finished = true;
         if let Some(p) = inner.producer.take() {
@@ -462,7 +518,7 @@ impl Queue {
 
     fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut inner = lock(&self.inner);
-        if inner.events.len() < QUEUE_HIGH_WATER || inner.finished {
+        if inner.len < QUEUE_HIGH_WATER || inner.finished {
             Poll::Ready(())
         } else {
             inner.producer = Some(cx.waker().clone());
@@ -470,20 +526,19 @@ impl Queue {
         }
     }
 
-    /// Moves the whole queue into the consumer's (empty) buffer, swapping vectors.
+    /// Moves the oldest queued vector into the consumer's (empty) buffer; the buffer's own
+    /// vector goes to the spares.
     fn refill(inner: &mut QueueInner, local: &mut VecDeque<Event>) {
         debug_assert!(local.is_empty());
-        if inner.events.is_empty() {
-            return;
-        }
+        let Some(next) = inner.batches.pop_front() else { return };
+        inner.len -= next.len();
+        inner.peak = next.len().max(inner.peak - inner.peak / 16);
         // Both conversions are O(1): `local` is empty, and a Vec becomes a deque in place.
-        let mut spare = Vec::from(std::mem::take(local));
-        // A burst's allocation is not kept once events come in small batches again.
-        if spare.capacity() > SPARE_KEEP && spare.capacity() > 4 * inner.events.len() {
-            spare = Vec::new();
-        }
-        *local = VecDeque::from(std::mem::replace(&mut inner.events, spare));
-        if let Some(p) = inner.producer.take() {
+        let spare = Vec::from(std::mem::replace(local, VecDeque::from(next)));
+        inner.recycle(spare);
+        if inner.len < QUEUE_HIGH_WATER
+            && let Some(p) = inner.producer.take()
+        {
             p.wake();
         }
     }
@@ -493,7 +548,10 @@ impl Queue {
         let mut n = 0;
         loop {
             let k = (max - n).min(local.len());
-            if k == local.len() {
+            if k == 0 {
+                // Nothing buffered: keep the caller's vector (trading it for the empty buffer
+                // would hand the caller a smaller one, and the next batch would be copied).
+            } else if k == local.len() {
                 // All of it: in bulk (an event is too big for moves one by one to be cheap),
                 // and the deque keeps an allocation.
                 let mut all = Vec::from(std::mem::take(local));
@@ -605,7 +663,7 @@ impl Queue {
 
     fn is_finished(&self) -> bool {
         let inner = lock(&self.inner);
-        inner.finished && inner.events.is_empty()
+        inner.finished && inner.len == 0
     }
 }
 
@@ -1053,13 +1111,26 @@ mod tests {
         }
     }
 
-    /// What the connection does with one read's events.
-    fn push(q: &Queue, s: &Shared, range: std::ops::Range<usize>) {
-        let mut v: Vec<Event> = range.map(msg).collect();
-        let mut b = Batch { events: BatchEvents::Whole(&mut v), shared: s };
+    /// What the connection does with one read's events: `v` is left empty, holding the vector
+    /// the connection parses its next read into.
+    fn push_vec(q: &Queue, s: &Shared, v: &mut Vec<Event>) {
+        let mut b = Batch { events: BatchEvents::Whole(v), shared: s };
         q.push(&mut b);
         drop(b);
         assert!(v.is_empty(), "the queue took every event");
+    }
+
+    fn push(q: &Queue, s: &Shared, range: std::ops::Range<usize>) {
+        push_vec(q, s, &mut range.map(msg).collect());
+    }
+
+    /// Receives everything queued, one event at a time.
+    fn recv_all(q: &Queue, local: &Mutex<VecDeque<Event>>) -> Vec<usize> {
+        let mut got = Vec::new();
+        while let Recv::Event(e) = q.recv_timeout(local, Some(Duration::ZERO)) {
+            got.push(data(&e));
+        }
+        got
     }
 
     #[derive(Default)]
@@ -1122,9 +1193,12 @@ mod tests {
         let (q, s, local) = (Queue::default(), shared(), Mutex::default());
         for round in 0..3 {
             let base = round * 10;
-            push(&q, &s, base..base + 10);
+            let mut v: Vec<Event> = (base..base + 10).map(msg).collect();
+            let parsed_into = v.as_ptr();
+            push_vec(&q, &s, &mut v);
             let mut buf = Vec::with_capacity(64);
             assert_eq!(q.fill(&mut lock(&local), &mut buf, 64), 10);
+            assert_eq!(buf.as_ptr(), parsed_into, "the events were not copied");
             assert_eq!(
                 buf.iter().map(data).collect::<Vec<_>>(),
                 (base..base + 10).collect::<Vec<_>>()
@@ -1168,6 +1242,119 @@ mod tests {
         assert_eq!(q.fill(&mut lock(&local), &mut Vec::new(), 10), 2);
         assert!(matches!(q.recv_timeout(&local, Some(Duration::from_secs(10))), Recv::Closed));
         pusher.join().unwrap();
+    }
+
+    #[test]
+    fn a_read_is_queued_in_its_own_vector_without_a_copy_and_a_few_events_are_appended() {
+        let (q, s, local) = (Queue::default(), shared(), Mutex::default());
+        let mut a: Vec<Event> = (0..100).map(msg).collect();
+        // Room for the few events appended below, so `b` does not move.
+        let mut b: Vec<Event> = Vec::with_capacity(200);
+        b.extend((100..200).map(msg));
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        push_vec(&q, &s, &mut a);
+        // Queued behind `a`, which nobody took yet: still handed over whole.
+        push_vec(&q, &s, &mut b);
+        // A read of a few events goes onto the last vector, not into one of its own.
+        push(&q, &s, 200..203);
+        assert_eq!(lock(&q.inner).batches.len(), 2);
+        assert_eq!(lock(&q.inner).len, 203);
+        let Recv::Event(e) = q.recv_timeout(&local, Some(Duration::ZERO)) else { panic!() };
+        assert_eq!(data(&e), 0);
+        // The consumer serves from the very vector the connection parsed into.
+        assert_eq!(lock(&local).as_slices().0.as_ptr(), pa.wrapping_add(1));
+        let mut buf = Vec::new();
+        assert_eq!(q.fill(&mut lock(&local), &mut buf, 99), 99);
+        let Recv::Event(e) = q.recv_timeout(&local, Some(Duration::ZERO)) else { panic!() };
+        assert_eq!(data(&e), 100);
+        assert_eq!(lock(&local).as_slices().0.as_ptr(), pb.wrapping_add(1));
+        let rest = recv_all(&q, &local);
+        let all: Vec<usize> = [0].into_iter().chain(buf.iter().map(data)).chain([100]).collect();
+        assert_eq!(all.into_iter().chain(rest).collect::<Vec<_>>(), (0..203).collect::<Vec<_>>());
+        assert_eq!(lock(&q.inner).len, 0);
+    }
+
+    #[test]
+    fn the_connection_parses_into_the_vectors_the_consumer_emptied() {
+        let (q, s, local) = (Queue::default(), shared(), Mutex::default());
+        let mut v: Vec<Event> = (0..100).map(msg).collect();
+        let first = v.as_ptr();
+        push_vec(&q, &s, &mut v);
+        assert_eq!(recv_all(&q, &local), (0..100).collect::<Vec<_>>());
+        v.extend((100..200).map(msg));
+        push_vec(&q, &s, &mut v);
+        // Taking the second batch gave the first vector back: the connection's next one.
+        assert_eq!(recv_all(&q, &local), (100..200).collect::<Vec<_>>());
+        v.extend((200..300).map(msg));
+        push_vec(&q, &s, &mut v);
+        assert_eq!((v.as_ptr(), v.capacity() >= 100), (first, true));
+        assert_eq!(recv_all(&q, &local), (200..300).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_burst_vector_survives_a_short_read_but_not_a_slow_stream() {
+        let (q, s, local) = (Queue::default(), shared(), Mutex::default());
+        let mut v: Vec<Event> = (0..4000).map(msg).collect();
+        let burst = v.as_ptr();
+        push_vec(&q, &s, &mut v);
+        assert_eq!(recv_all(&q, &local).len(), 4000);
+        let mut next = 4000;
+        let mut round = |v: &mut Vec<Event>, n: usize| {
+            v.extend((next..next + n).map(msg));
+            push_vec(&q, &s, v);
+            assert_eq!(recv_all(&q, &local), (next..next + n).collect::<Vec<_>>());
+            next += n;
+        };
+        let held = |q: &Queue, v: &Vec<Event>, local: &Mutex<VecDeque<Event>>| {
+            let spares: Vec<_> = lock(&q.inner).spares.iter().map(|s| s.as_ptr()).collect();
+            let ptrs = [v.as_ptr(), lock(local).as_slices().0.as_ptr()];
+            spares.into_iter().chain(ptrs).any(|p| p == burst)
+        };
+        round(&mut v, 40);
+        round(&mut v, 40);
+        assert!(held(&q, &v, &local), "a short read after a burst let the burst's vector go");
+        for _ in 0..100 {
+            round(&mut v, 40);
+        }
+        // A stream of short reads lets it (and any vector that large) go.
+        let spare_cap = lock(&q.inner).spares.iter().map(Vec::capacity).max().unwrap_or(0);
+        assert!(spare_cap <= SPARE_KEEP, "{spare_cap}");
+        assert!(v.capacity() <= SPARE_KEEP && lock(&local).capacity() <= SPARE_KEEP);
+    }
+
+    #[test]
+    fn a_receive_blocked_without_timeout_gets_a_lone_event_followed_by_silence() {
+        // One small read per event, 100 ms apart, then the connection stays open and silent:
+        // each event must reach a consumer that is already asleep, with no later read to
+        // flush it out.
+        let server = testserver::Server::start();
+        let es = Arc::new(
+            EventSource::new(&server.url("/stream?count=3&size=16&rate=10&hold=1")).unwrap(),
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        let consumer = {
+            let es = es.clone();
+            std::thread::spawn(move || {
+                for _ in 0..4 {
+                    let got = es.recv_timeout(None);
+                    let done = !matches!(got, Recv::Event(_));
+                    tx.send(got).unwrap();
+                    if done {
+                        break;
+                    }
+                }
+            })
+        };
+        let next = || rx.recv_timeout(Duration::from_secs(10)).expect("an event was not delivered");
+        assert!(matches!(next(), Recv::Event(Event::Open)));
+        for i in 1..=3 {
+            match next() {
+                Recv::Event(Event::Message(_)) => {}
+                other => panic!("message {i}: {other:?}"),
+            }
+        }
+        consumer.join().unwrap();
+        es.close();
     }
 
     #[test]

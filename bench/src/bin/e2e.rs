@@ -87,7 +87,10 @@ fn main() {
         })
         .collect();
     let server = TestServer::start();
-    println!("testserver at {}; best of {runs} runs per cell\n", server.base);
+    // The figures are only comparable within one run on a shared machine: say how busy it was.
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    println!("testserver at {}; best of {runs} runs per cell; load average {load}\n", server.base);
     println!(
         "| workload | client | events/s | MB/s of data | CPU µs/event | vs sse-stream/reqwest |"
     );
