@@ -316,33 +316,39 @@ impl Parser {
 
         // Complete lines inside the chunk.
         let mut start = pos;
-        while let Some(off) = find_eol(&buf[start..]) {
-            let eol = start + off;
+        let mut eols = EolScan::new(buf);
+        while let Some(eol) = eols.next(start) {
             let utf8 = start >= vfrom && eol <= vto;
             let line = &buf[start..eol];
             let next = self.after_eol(buf, eol);
-            // Fast path: the whole event is one `data:` line and the blank line, in this chunk.
-            if let (Data::None, Some(b'\n' | b'\r'), true) =
-                (&self.data_state, buf.get(next), line.starts_with(b"data:"))
-            {
+            // The common lines without a call: `data:` and the blank line.
+            if line.starts_with(b"data:") {
                 if line.len() > self.max_event_size {
                     return Err(self.too_large_line());
                 }
                 let vs = start + 5 + usize::from(line.get(5) == Some(&b' '));
                 let value = &buf[vs..eol];
-                // `value` is the line after an ASCII prefix: valid if the line is.
-                let data = if utf8 || is_utf8(value) {
-                    // SAFETY: just checked to be UTF-8.
-                    unsafe { Text::from_chunk_unchecked(chunk, value) }
-                } else {
-                    lossy(value)
-                };
-                self.emit_message(data, emit);
-                start = self.after_eol(buf, next);
-                continue;
+                // Fast path: the whole event is this line and the blank line, in this chunk.
+                if let (Data::None, Some(b'\n' | b'\r')) = (&self.data_state, buf.get(next)) {
+                    // `value` is the line after an ASCII prefix: valid if the line is.
+                    let data = if utf8 || is_utf8(value) {
+                        // SAFETY: just checked to be UTF-8.
+                        unsafe { Text::from_chunk_unchecked(chunk, value) }
+                    } else {
+                        lossy(value)
+                    };
+                    self.emit_message(data, emit);
+                    start = self.after_eol(buf, next);
+                    continue;
+                }
+                self.line_utf8 = utf8;
+                self.push_data(Src::Chunk(chunk), value)?;
+            } else if line.is_empty() {
+                self.dispatch(Src::Chunk(chunk), emit);
+            } else {
+                self.line_utf8 = utf8;
+                self.process_line(Src::Chunk(chunk), line, emit)?;
             }
-            self.line_utf8 = utf8;
-            self.process_line(Src::Chunk(chunk), line, emit)?;
             start = next;
         }
 
@@ -713,41 +719,107 @@ fn valid_prefix_slow(b: &[u8]) -> usize {
     simdutf8::compat::from_utf8(b).map_or_else(|e| e.valid_up_to(), |_| b.len())
 }
 
-/// The first CR or LF in `b`. Lines are often short (a blank line is one byte), where the
-/// call and set-up of `memchr2` cost more than the search: the first 64 bytes are searched
-/// inline, 16 at a time with SSE2 (part of the x86-64 baseline), the rest with `memchr2`.
+/// Finds the line endings (CR or LF) of one chunk, in order, 64 bytes at a time.
+///
+/// Why a window and not a search per line: most lines are short (a blank line is one byte, an
+/// LLM token line ~50), and a search per line pays its set-up and a hard-to-predict loop exit
+/// on every line. One compare of a 64-byte window gives a bit mask of its line endings, and
+/// each line ending in it then costs a `trailing_zeros`. A line that runs past two windows is
+/// long: the rest of it is searched with `memchr2`.
+struct EolScan<'a> {
+    buf: &'a [u8],
+    /// The window's first byte.
+    at: usize,
+    /// Bit `i` set: `buf[at + i]` is CR or LF (only bits of bytes inside `buf`).
+    mask: u64,
+}
+
+impl<'a> EolScan<'a> {
+    #[inline]
+    fn new(buf: &'a [u8]) -> EolScan<'a> {
+        EolScan { buf, at: 0, mask: eol_mask(buf) }
+    }
+
+    /// The first line ending at or after `from` (`from >= ` every earlier answer's position).
+    #[inline(always)]
+    fn next(&mut self, from: usize) -> Option<usize> {
+        let rel = from.wrapping_sub(self.at);
+        if rel < 64 {
+            let m = self.mask & (u64::MAX << rel);
+            if m != 0 {
+                return Some(self.at + m.trailing_zeros() as usize);
+            }
+        }
+        // The next window: from `from`, or right after this one.
+        let from = from.max(self.at + 64);
+        if from + 64 <= self.buf.len() {
+            self.at = from;
+            self.mask = eol_mask(&self.buf[from..]);
+            if self.mask != 0 {
+                return Some(from + self.mask.trailing_zeros() as usize);
+            }
+        }
+        self.slide(from)
+    }
+
+    /// No line ending in the 64 bytes from `from`, or fewer than 64 bytes left: the chunk's
+    /// last window, or a long line (the rest of it searched with `memchr2`).
+    #[inline(never)]
+    fn slide(&mut self, from: usize) -> Option<usize> {
+        let len = self.buf.len();
+        if from >= len {
+            return None;
+        }
+        if from + 64 > len {
+            self.at = from;
+            self.mask = eol_mask(&self.buf[from..]);
+            return (self.mask != 0).then(|| from + self.mask.trailing_zeros() as usize);
+        }
+        let after = from + 64;
+        let eol = after + memchr::memchr2(b'\n', b'\r', &self.buf[after..])?;
+        self.at = eol;
+        self.mask = eol_mask(&self.buf[eol..]);
+        Some(eol)
+    }
+}
+
+/// The CR/LF bit mask of the first 64 bytes of `b` (of all of `b` if shorter).
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn find_eol(b: &[u8]) -> Option<usize> {
+fn eol_mask(b: &[u8]) -> u64 {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
-    const INLINE: usize = 64;
-    let mut i = 0;
-    // SAFETY: SSE2 is always available on x86-64; each load reads 16 bytes inside `b`.
+    if b.len() < 64 {
+        return eol_mask_short(b);
+    }
+    // SAFETY: SSE2 is always available on x86-64; the four loads read `b[..64]`.
     unsafe {
         let lf = _mm_set1_epi8(b'\n' as i8);
         let cr = _mm_set1_epi8(b'\r' as i8);
-        while i + 16 <= b.len() {
-            let v = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
-            let m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)));
-            if m != 0 {
-                return Some(i + m.trailing_zeros() as usize);
-            }
-            i += 16;
-            if i == INLINE {
-                return memchr::memchr2(b'\n', b'\r', &b[i..]).map(|j| i + j);
-            }
-        }
+        let quarter = |i: usize| {
+            let v = _mm_loadu_si128(b.as_ptr().add(16 * i).cast::<__m128i>());
+            let m = _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr));
+            u64::from(_mm_movemask_epi8(m) as u16) << (16 * i)
+        };
+        quarter(0) | quarter(1) | quarter(2) | quarter(3)
     }
-    b[i..].iter().position(|&c| c == b'\n' || c == b'\r').map(|j| i + j)
 }
 
-/// The first CR or LF in `b`.
+/// The CR/LF bit mask of the first 64 bytes of `b` (of all of `b` if shorter).
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
-fn find_eol(b: &[u8]) -> Option<usize> {
-    memchr::memchr2(b'\n', b'\r', b)
+fn eol_mask(b: &[u8]) -> u64 {
+    eol_mask_short(b)
+}
+
+/// `eol_mask` byte by byte: the last window of a chunk, or no SIMD.
+#[cold]
+fn eol_mask_short(b: &[u8]) -> u64 {
+    b.iter()
+        .take(64)
+        .enumerate()
+        .fold(0, |m, (i, &c)| m | (u64::from(c == b'\n' || c == b'\r') << i))
 }
 
 /// Whether a line starting with `prefix` can be a `data`, `event`, `id` or `retry` field.
@@ -762,6 +834,36 @@ fn line_may_be_field(prefix: &[u8]) -> bool {
                     || b"event".starts_with(prefix)
                     || b"id".starts_with(prefix)
                     || b"retry".starts_with(prefix))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EolScan;
+
+    /// Every CR and LF, in order, for lines of every length from 0 to 200 (a window is 64
+    /// bytes: lines that end in the same window, the next one, or after a `memchr2` search)
+    /// and for every start offset into the buffer's first window.
+    #[test]
+    fn eol_scan_finds_every_line_ending() {
+        let mut buf = Vec::new();
+        for (i, len) in (0..200).chain((0..200).rev()).enumerate() {
+            buf.extend(std::iter::repeat_n(b'x', len));
+            buf.push(if i % 3 == 0 { b'\r' } else { b'\n' });
+        }
+        for first in 0..70 {
+            let buf = &buf[first..];
+            let want: Vec<usize> =
+                (0..buf.len()).filter(|&i| buf[i] == b'\n' || buf[i] == b'\r').collect();
+            let mut scan = EolScan::new(buf);
+            let mut got = Vec::new();
+            let mut from = 0;
+            while let Some(eol) = scan.next(from) {
+                got.push(eol);
+                from = eol + 1;
+            }
+            assert_eq!(got, want, "from offset {first}");
         }
     }
 }

@@ -43,6 +43,9 @@ fn main() {
             }
             let chunks = chunk(&corpus.bytes, size);
             let mb = corpus.bytes.len() as f64 / 1e6;
+            // Both parsers must find every event before they are timed.
+            assert_eq!(run_ours(&chunks), corpus.events, "ours on {name}");
+            assert_eq!(run_sse_stream(&chunks), corpus.events, "sse-stream on {name}");
             let (mut ours, mut sse, mut utf8) = (Duration::MAX, Duration::MAX, Duration::MAX);
             for _ in 0..rounds {
                 ours = ours.min(time(&mut || run_ours(&chunks)));
