@@ -383,29 +383,19 @@ impl futures_core::Stream for EventSource {
 // ---------------------------------------------------------------------------------------------
 // Pull mode: a bounded queue of events.
 //
-// The connection task hands over the events of one network read under one lock: the whole
-// vector they were parsed into goes to the back of the queue (no copy, whatever the consumer is
-// doing), and the connection takes an emptied vector from the queue's spares for its next read.
-// Only a read of a few events is copied onto the last queued vector instead, so a slow stream
-// does not queue one vector per event. The consumer is woken only when the queue goes from
-// empty to non-empty. It takes one queued vector at a time into the handle's own buffer (an
-// O(1) conversion) and serves events from there, so the per-event cost of the hand-off is a pop
-// from a local deque; the vector it emptied goes back to the spares. The allocations circulate:
-// connection → queue → consumer → spares → connection.
+// The connection task appends the events of one network read under one lock (handing over its
+// whole vector when the queue is empty) and wakes the consumer only when the queue goes from
+// empty to non-empty. The consumer takes the whole queue at once (swapping vectors) into the
+// handle's own buffer and serves events from there, so the per-event cost of the hand-off is a
+// pop from a local deque. The vectors' allocations circulate: connection → queue → consumer →
+// queue → connection.
 
 /// Above this many queued events the connection stops reading until the consumer takes them.
-/// The consumer's buffer holds at most one more queued vector.
+/// The consumer's buffer holds at most one such queue-full more.
 const QUEUE_HIGH_WATER: usize = 4096;
 
-/// A read of at most this many events is appended to the last queued vector (copied) rather
-/// than queued as a vector of its own.
-const APPEND_MAX: usize = 32;
-
-/// Emptied vectors kept for the connection, at most.
-const MAX_SPARES: usize = 2;
-
-/// Vectors of up to this many events are reused whatever the traffic; larger ones only while
-/// batches of at least a quarter of their size keep coming.
+/// Vectors of up to this many events are reused whatever the traffic (larger ones only while
+/// batches of at least an eighth of their size keep coming).
 const SPARE_KEEP: usize = 256;
 
 #[derive(Default)]
@@ -417,71 +407,29 @@ struct Queue {
 
 #[derive(Default)]
 struct QueueInner {
-    /// The connection's batches in order, each in the vector it was parsed into; none empty.
-    batches: VecDeque<Vec<Event>>,
-    /// How many events `batches` holds.
-    len: usize,
-    /// Emptied vectors for the connection to parse its next reads into.
-    spares: Vec<Vec<Event>>,
-    /// The largest recent batch, decaying by 1/16 per batch taken: a spare vector far larger
-    /// than that is let go (one short read among long ones keeps it).
-    peak: usize,
+    events: Vec<Event>,
     finished: bool,
     consumer: Option<Waker>,
     producer: Option<Waker>,
     /// Threads blocked in `recv_timeout` (the condvar is signalled only when there are some).
     sleepers: usize,
-}
-
-impl QueueInner {
-    /// Queues the events of `v`, leaving it empty (an emptied spare, or the same vector).
-    fn put(&mut self, v: &mut Vec<Event>) {
-        let n = v.len();
-        if n == 0 {
-            return;
-        }
-        self.len += n;
-        match self.batches.back_mut() {
-            Some(last) if n <= APPEND_MAX => last.append(v),
-            _ => {
-                // Without a spare (the consumer holds them all), one allocation sized like
-                // this read rather than a vector grown step by step while parsing the next.
-                let spare = match self.spares.pop() {
-                    Some(spare) => spare,
-                    None if n > APPEND_MAX => Vec::with_capacity(n),
-                    None => Vec::new(),
-                };
-                self.batches.push_back(std::mem::replace(v, spare));
-            }
-        }
-    }
-
-    /// Keeps an emptied vector for the connection, unless it is oversized for the traffic.
-    fn recycle(&mut self, v: Vec<Event>) {
-        debug_assert!(v.is_empty());
-        let cap = v.capacity();
-        if cap > 0 && self.spares.len() < MAX_SPARES && (cap <= SPARE_KEEP || cap <= 4 * self.peak)
-        {
-            self.spares.push(v);
-        }
-    }
+    /// The largest recent batch taken, decaying by 1/16 per refill: a vector given back that
+    /// is far larger than that is let go.
+    peak: usize,
 }
 
 impl Queue {
     /// Appends the events of one read (producer side) and wakes whoever waits.
     fn push(&self, batch: &mut Batch<'_>) {
         let mut inner = lock(&self.inner);
-        let was_empty = inner.len == 0;
+        let was_empty = inner.events.is_empty();
         match batch.take_all() {
-            Some(v) => inner.put(v),
-            None => {
-                let mut v = inner.spares.pop().unwrap_or_default();
-                v.extend(batch);
-                inner.put(&mut v);
-                inner.recycle(v);
-            }
+            // Hand over the whole vector; the connection gets the queue's empty one back.
+            Some(v) if was_empty => std::mem::swap(v, &mut inner.events),
+            Some(v) => inner.events.append(v),
+            None => inner.events.extend(batch),
         }
-        if was_empty && inner.len > 0 {
+        if was_empty && !inner.events.is_empty() {
             self.wake(inner);
         }
     }
@@ -490,8 +438,7 @@ impl Queue {
     fn finish(&self, discard: bool) {
         let mut inner = lock(&self.inner);
         if discard {
-            inner.batches.clear();
-            inner.len = 0;
+            inner.events.clear();
         }
         inner.finished = true;
         if let Some(p) = inner.producer.take() {
@@ -518,7 +465,7 @@ impl Queue {
 
     fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut inner = lock(&self.inner);
-        if inner.len < QUEUE_HIGH_WATER || inner.finished {
+        if inner.events.len() < QUEUE_HIGH_WATER || inner.finished {
             Poll::Ready(())
         } else {
             inner.producer = Some(cx.waker().clone());
@@ -526,19 +473,23 @@ impl Queue {
         }
     }
 
-    /// Moves the oldest queued vector into the consumer's (empty) buffer; the buffer's own
-    /// vector goes to the spares.
+    /// Moves the whole queue into the consumer's (empty) buffer, swapping vectors.
     fn refill(inner: &mut QueueInner, local: &mut VecDeque<Event>) {
         debug_assert!(local.is_empty());
-        let Some(next) = inner.batches.pop_front() else { return };
-        inner.len -= next.len();
-        inner.peak = next.len().max(inner.peak - inner.peak / 16);
+        if inner.events.is_empty() {
+            return;
+        }
         // Both conversions are O(1): `local` is empty, and a Vec becomes a deque in place.
-        let spare = Vec::from(std::mem::replace(local, VecDeque::from(next)));
-        inner.recycle(spare);
-        if inner.len < QUEUE_HIGH_WATER
-            && let Some(p) = inner.producer.take()
-        {
+        let mut spare = Vec::from(std::mem::take(local));
+        // A burst's allocation is let go once events keep coming in small batches; one small
+        // batch among large ones is just a short read (dropping the vector then would make the
+        // connection grow a new one, copying and faulting in pages, over and over).
+        inner.peak = inner.events.len().max(inner.peak - inner.peak / 16);
+        if spare.capacity() > SPARE_KEEP && spare.capacity() > 8 * inner.peak {
+            spare = Vec::new();
+        }
+        *local = VecDeque::from(std::mem::replace(&mut inner.events, spare));
+        if let Some(p) = inner.producer.take() {
             p.wake();
         }
     }
@@ -663,7 +614,7 @@ impl Queue {
 
     fn is_finished(&self) -> bool {
         let inner = lock(&self.inner);
-        inner.finished && inner.len == 0
+        inner.finished && inner.events.is_empty()
     }
 }
 
@@ -1245,33 +1196,25 @@ mod tests {
     }
 
     #[test]
-    fn a_read_is_queued_in_its_own_vector_without_a_copy_and_a_few_events_are_appended() {
+    fn a_read_reaches_the_consumer_in_the_vector_it_was_parsed_into() {
         let (q, s, local) = (Queue::default(), shared(), Mutex::default());
         let mut a: Vec<Event> = (0..100).map(msg).collect();
-        // Room for the few events appended below, so `b` does not move.
-        let mut b: Vec<Event> = Vec::with_capacity(200);
-        b.extend((100..200).map(msg));
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let pa = a.as_ptr();
         push_vec(&q, &s, &mut a);
-        // Queued behind `a`, which nobody took yet: still handed over whole.
-        push_vec(&q, &s, &mut b);
-        // A read of a few events goes onto the last vector, not into one of its own.
-        push(&q, &s, 200..203);
-        assert_eq!(lock(&q.inner).batches.len(), 2);
-        assert_eq!(lock(&q.inner).len, 203);
         let Recv::Event(e) = q.recv_timeout(&local, Some(Duration::ZERO)) else { panic!() };
         assert_eq!(data(&e), 0);
-        // The consumer serves from the very vector the connection parsed into.
         assert_eq!(lock(&local).as_slices().0.as_ptr(), pa.wrapping_add(1));
-        let mut buf = Vec::new();
-        assert_eq!(q.fill(&mut lock(&local), &mut buf, 99), 99);
+        // Queued while the consumer still serves the first read: appended after it.
+        push(&q, &s, 100..103);
+        let mut b: Vec<Event> = (103..200).map(msg).collect();
+        push_vec(&q, &s, &mut b);
+        assert_eq!(recv_all(&q, &local), (1..200).collect::<Vec<_>>());
+        let mut c: Vec<Event> = (200..300).map(msg).collect();
+        let pc = c.as_ptr();
+        push_vec(&q, &s, &mut c);
         let Recv::Event(e) = q.recv_timeout(&local, Some(Duration::ZERO)) else { panic!() };
-        assert_eq!(data(&e), 100);
-        assert_eq!(lock(&local).as_slices().0.as_ptr(), pb.wrapping_add(1));
-        let rest = recv_all(&q, &local);
-        let all: Vec<usize> = [0].into_iter().chain(buf.iter().map(data)).chain([100]).collect();
-        assert_eq!(all.into_iter().chain(rest).collect::<Vec<_>>(), (0..203).collect::<Vec<_>>());
-        assert_eq!(lock(&q.inner).len, 0);
+        assert_eq!(data(&e), 200);
+        assert_eq!(lock(&local).as_slices().0.as_ptr(), pc.wrapping_add(1));
     }
 
     #[test]
@@ -1305,21 +1248,26 @@ mod tests {
             assert_eq!(recv_all(&q, &local), (next..next + n).collect::<Vec<_>>());
             next += n;
         };
-        let held = |q: &Queue, v: &Vec<Event>, local: &Mutex<VecDeque<Event>>| {
-            let spares: Vec<_> = lock(&q.inner).spares.iter().map(|s| s.as_ptr()).collect();
-            let ptrs = [v.as_ptr(), lock(local).as_slices().0.as_ptr()];
-            spares.into_iter().chain(ptrs).any(|p| p == burst)
+        // Where the vectors are: the connection's, the queue's and the consumer's.
+        let caps = |q: &Queue, v: &Vec<Event>, local: &Mutex<VecDeque<Event>>| {
+            let queued = &lock(&q.inner).events;
+            [(v.as_ptr(), v.capacity()), (queued.as_ptr(), queued.capacity()), {
+                let l = lock(local);
+                (l.as_slices().0.as_ptr(), l.capacity())
+            }]
         };
         round(&mut v, 40);
         round(&mut v, 40);
-        assert!(held(&q, &v, &local), "a short read after a burst let the burst's vector go");
+        assert!(
+            caps(&q, &v, &local).iter().any(|&(p, _)| p == burst),
+            "a short read after a burst let the burst's vector go"
+        );
         for _ in 0..100 {
             round(&mut v, 40);
         }
-        // A stream of short reads lets it (and any vector that large) go.
-        let spare_cap = lock(&q.inner).spares.iter().map(Vec::capacity).max().unwrap_or(0);
-        assert!(spare_cap <= SPARE_KEEP, "{spare_cap}");
-        assert!(v.capacity() <= SPARE_KEEP && lock(&local).capacity() <= SPARE_KEEP);
+        // A stream of short reads lets it go.
+        let caps = caps(&q, &v, &local);
+        assert!(caps.iter().all(|&(_, c)| c <= SPARE_KEEP), "{caps:?}");
     }
 
     #[test]
