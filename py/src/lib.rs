@@ -16,9 +16,11 @@
 //!   as long as the `NativeSource`, so the notifier can never write to a reused descriptor.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+mod raw;
 
 use eventsource_core::{Event, EventSource, Options, ReadyState, Recv, Text};
 use pyo3::exceptions::{PyException, PyOSError, PyValueError};
@@ -39,73 +41,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn same(py: Python<'_>, a: &Py<PyString>, b: &Py<PyString>) -> PyResult<bool> {
-    a.bind(py).as_any().eq(b.bind(py))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Event classes (public, re-exported by the package).
-
-/// A message event: `type`, `data`, `last_event_id`, `origin` (all `str`).
-///
-/// Instances made by the library are not tracked by the cyclic garbage collector (they hold
-/// only `str`s, so they cannot be part of a cycle), and come from a free list: a fast stream
-/// creates and drops them by the thousand, and neither costs a collector pass.
-#[pyclass(frozen, freelist = 1024, module = "eventsource_native", name = "MessageEvent")]
-pub struct PyMessageEvent {
-    /// `"message"` unless the stream named the event with an `event:` field.
-    #[pyo3(get, name = "type")]
-    event_type: Py<PyString>,
-    #[pyo3(get)]
-    data: Py<PyString>,
-    #[pyo3(get)]
-    last_event_id: Py<PyString>,
-    /// Serialized origin of the final URL (after redirects), e.g. `http://127.0.0.1:8080`.
-    #[pyo3(get)]
-    origin: Py<PyString>,
-}
-
-#[pymethods]
-impl PyMessageEvent {
-    #[new]
-    #[pyo3(signature = (r#type = None, *, data = None, last_event_id = None, origin = None))]
-    fn py_new(
-        py: Python<'_>,
-        r#type: Option<Bound<'_, PyString>>,
-        data: Option<Bound<'_, PyString>>,
-        last_event_id: Option<Bound<'_, PyString>>,
-        origin: Option<Bound<'_, PyString>>,
-    ) -> Self {
-        let or_empty = |s: Option<Bound<'_, PyString>>| {
-            s.map_or_else(|| PyString::new(py, "").unbind(), Bound::unbind)
-        };
-        PyMessageEvent {
-            event_type: r#type.map_or_else(|| PyString::new(py, "message").unbind(), Bound::unbind),
-            data: or_empty(data),
-            last_event_id: or_empty(last_event_id),
-            origin: or_empty(origin),
-        }
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!(
-            "MessageEvent(type={}, data={}, last_event_id={}, origin={})",
-            self.event_type.bind(py).repr()?,
-            self.data.bind(py).repr()?,
-            self.last_event_id.bind(py).repr()?,
-            self.origin.bind(py).repr()?
-        ))
-    }
-
-    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let Ok(o) = other.cast::<PyMessageEvent>() else { return Ok(false) };
-        let o = o.get();
-        Ok(same(py, &self.event_type, &o.event_type)?
-            && same(py, &self.data, &o.data)?
-            && same(py, &self.last_event_id, &o.last_event_id)?
-            && same(py, &self.origin, &o.origin)?)
-    }
-}
 
 /// The `open` event (`type == "open"`), passed to `onopen` and `"open"` listeners.
 #[pyclass(frozen, module = "eventsource_native", name = "Event")]
@@ -244,32 +181,62 @@ fn same_text(a: &Text, b: &Text) -> bool {
 }
 
 fn cached(py: Python<'_>, slot: &mut Option<(Text, Py<PyString>)>, text: Text) -> Py<PyString> {
+    cached_with(py, slot, text, PyString::new)
+}
+
+/// As `cached`, for the event type: the string is interned, so it is the very object that keys
+/// the listener table (a dict lookup by identity, no string comparison) and that a `"message"`
+/// literal in user code is.
+fn cached_type(
+    py: Python<'_>,
+    slot: &mut Option<(Text, Py<PyString>)>,
+    text: Text,
+) -> Py<PyString> {
+    cached_with(py, slot, text, PyString::intern)
+}
+
+fn cached_with<'py>(
+    py: Python<'py>,
+    slot: &mut Option<(Text, Py<PyString>)>,
+    text: Text,
+    make: fn(Python<'py>, &str) -> Bound<'py, PyString>,
+) -> Py<PyString> {
     if let Some((t, s)) = slot
         && same_text(t, &text)
     {
         return s.clone_ref(py);
     }
-    let s = PyString::new(py, &text).unbind();
+    let s = make(py, &text).unbind();
     *slot = Some((text, s.clone_ref(py)));
     s
+}
+
+/// The listener-table key of an event made by `convert_one`: its `type`.
+fn event_key<'py>(ev: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = ev.py();
+    if let Ok(t) = raw::message_type_of(ev) {
+        return Ok(t);
+    }
+    Ok(if ev.is_instance_of::<PyEvent>() {
+        pyo3::intern!(py, "open")
+    } else {
+        pyo3::intern!(py, "error")
+    }
+    .clone()
+    .into_any())
 }
 
 /// Converts one event to its Python object.
 fn convert_one(py: Python<'_>, cache: &mut StrCache, ev: Event) -> PyResult<Py<PyAny>> {
     Ok(match ev {
-        Event::Message(m) => {
-            let e = PyMessageEvent {
-                event_type: cached(py, &mut cache.event_type, m.event_type),
-                data: PyString::new(py, &m.data).unbind(),
-                last_event_id: cached(py, &mut cache.last_event_id, m.last_event_id),
-                origin: cached(py, &mut cache.origin, m.origin),
-            };
-            let obj = Py::new(py, e)?;
-            // SAFETY: a live object of a GC type; untracking one that holds only strings
-            // is what CPython does for its own atomic containers, and dealloc copes.
-            unsafe { pyo3::ffi::PyObject_GC_UnTrack(obj.as_ptr().cast()) };
-            obj.into_any()
-        }
+        Event::Message(m) => raw::new_message_event(
+            py,
+            cached_type(py, &mut cache.event_type, m.event_type).into_any(),
+            PyString::new(py, &m.data).into_any().unbind(),
+            cached(py, &mut cache.last_event_id, m.last_event_id).into_any(),
+            cached(py, &mut cache.origin, m.origin).into_any(),
+        )?
+        .unbind(),
         Event::Open => {
             let e = PyEvent { event_type: pyo3::intern!(py, "open").clone().unbind() };
             Py::new(py, e)?.into_any()
@@ -370,6 +337,8 @@ pub struct NativeSource {
     es: EventSource,
     /// Set by `close()`: a dispatch in progress stops at once.
     closed: AtomicBool,
+    /// Bumped by `table_changed`.
+    table_gen: AtomicU64,
     pipe: Mutex<Option<Arc<Pipe>>>,
     cache: Mutex<StrCache>,
 }
@@ -411,6 +380,7 @@ impl NativeSource {
         Ok(NativeSource {
             es,
             closed: AtomicBool::new(false),
+            table_gen: AtomicU64::new(0),
             pipe: Mutex::new(None),
             cache: Mutex::new(StrCache::default()),
         })
@@ -457,7 +427,10 @@ impl NativeSource {
         let state_attr = pyo3::intern!(py, "_ready_state");
         let mut state: Option<u8> = None;
         let mut args = OneArg::new(py)?;
-        let mut objs: Vec<(Py<PyAny>, Py<PyString>, u8)> = Vec::new();
+        let mut objs: Vec<(Py<PyAny>, u8)> = Vec::new();
+        // The listeners of the last type looked up, valid while the table's generation is
+        // unchanged (`table_changed`): a run of same-type events costs one dict lookup.
+        let mut looked_up: Option<(u64, Py<PyAny>, Option<Bound<'_, PyTuple>>)> = None;
         let mut taken = 0;
         // Sub-batches sized by `StrCache::batch_len`, so large events stay in cache.
         loop {
@@ -470,25 +443,13 @@ impl NativeSource {
                 cache.observe(&buf);
                 for ev in buf.drain(..) {
                     let s = ev.ready_state() as u8;
-                    let key = match &ev {
-                        Event::Message(_) => None,
-                        Event::Open => Some(pyo3::intern!(py, "open").clone().unbind()),
-                        Event::Error(_) => Some(pyo3::intern!(py, "error").clone().unbind()),
-                    };
-                    let obj = convert_one(py, &mut cache, ev)?;
-                    let key = match key {
-                        Some(k) => k,
-                        None => {
-                            obj.bind(py).cast::<PyMessageEvent>()?.get().event_type.clone_ref(py)
-                        }
-                    };
-                    objs.push((obj, key, s));
+                    objs.push((convert_one(py, &mut cache, ev)?, s));
                 }
                 cache.give_back(buf);
                 taken += n;
             }
             // The cache lock is released: listeners may run Python code that takes events.
-            for (obj, key, s) in objs.drain(..) {
+            for (obj, s) in objs.drain(..) {
                 if self.closed.load(Ordering::Acquire) {
                     return Ok(taken);
                 }
@@ -496,8 +457,18 @@ impl NativeSource {
                     owner.setattr(state_attr, s)?;
                     state = Some(s);
                 }
-                let Some(fns) = table.get_item(key.bind(py))? else { continue };
-                let fns = fns.cast_into::<PyTuple>()?;
+                let obj = obj.into_bound(py);
+                let key = event_key(&obj)?;
+                let generation = self.table_gen.load(Ordering::Acquire);
+                let fresh = matches!(&looked_up, Some((g, k, _)) if *g == generation && k.is(&key));
+                if !fresh {
+                    let fns = match table.get_item(&key)? {
+                        Some(f) => Some(f.cast_into::<PyTuple>()?),
+                        None => None,
+                    };
+                    looked_up = Some((generation, key.unbind(), fns));
+                }
+                let Some((_, _, Some(fns))) = &looked_up else { continue };
                 for f in fns.iter() {
                     if let Err(e) = args.call(&f, &obj) {
                         if !e.is_instance_of::<PyException>(py) {
@@ -515,6 +486,12 @@ impl NativeSource {
             }
         }
         Ok(taken)
+    }
+
+    /// Tells `dispatch` that the listener table changed (a listener was added or removed):
+    /// call after every change, before the next event is to be delivered.
+    fn table_changed(&self) {
+        self.table_gen.fetch_add(1, Ordering::AcqRel);
     }
 
     /// True once the source is closed or failed and every queued event was taken.
@@ -636,7 +613,11 @@ impl<'py> OneArg<'py> {
         Ok(OneArg { tuple: PyTuple::new(py, [py.None()])? })
     }
 
-    fn call(&mut self, f: &Bound<'py, PyAny>, arg: &Py<PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn call(
+        &mut self,
+        f: &Bound<'py, PyAny>,
+        arg: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let py = f.py();
         // SAFETY: `self.tuple` is a live tuple of length 1. PyTuple_SetItem is only used while we
         // hold the only reference (a callee that kept the tuple gets a fresh one next time), and
@@ -645,7 +626,7 @@ impl<'py> OneArg<'py> {
             if pyo3::ffi::Py_REFCNT(self.tuple.as_ptr()) != 1 {
                 self.tuple = PyTuple::new(py, [py.None()])?;
             }
-            pyo3::ffi::PyTuple_SetItem(self.tuple.as_ptr(), 0, arg.clone_ref(py).into_ptr());
+            pyo3::ffi::PyTuple_SetItem(self.tuple.as_ptr(), 0, arg.clone().into_ptr());
         }
         f.call1(&self.tuple)
     }
@@ -672,7 +653,7 @@ fn report_unraisable(exc: Bound<'_, PyAny>, obj: Bound<'_, PyAny>) {
 fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeSource>()?;
     m.add_function(wrap_pyfunction!(report_unraisable, m)?)?;
-    m.add_class::<PyMessageEvent>()?;
+    raw::register(m)?;
     m.add_class::<PyEvent>()?;
     m.add_class::<PyErrorEvent>()?;
     m.add("CoreError", m.py().get_type::<CoreError>())?;

@@ -243,6 +243,56 @@ def test_bad_option_errors_are_value_errors() -> None:
         EventSource(42)  # type: ignore[arg-type]
 
 
+def test_listener_changes_inside_a_callback_apply_from_the_next_event(server: Any) -> None:
+    # All events arrive in one chunk, so they are delivered from one native batch: a listener
+    # added or removed by a listener must still count from the very next event.
+    body = (
+        "data: 0\n\ndata: 1\n\nevent: x\ndata: x1\n\ndata: 2\n\ndata: 3\n\n"
+        "data: 4\n\nevent: x\ndata: x2\n\ndata: 5\n\n"
+    )
+    es = EventSource(server.script(server.token(), c1=body, hold1="1"))
+    log: list[tuple[str, str]] = []
+    done = threading.Event()
+
+    def first(ev: Any) -> None:
+        log.append(("first", ev.data))
+        if ev.data == "1":
+            es.add_event_listener("message", second)
+            es.add_event_listener("x", on_x)
+        elif ev.data == "3":
+            es.remove_event_listener("message", first)
+
+    def second(ev: Any) -> None:
+        log.append(("second", ev.data))
+        if ev.data == "4":
+            es.onmessage = third
+
+    def third(ev: Any) -> None:
+        log.append(("third", ev.data))
+        if ev.data == "5":
+            done.set()
+
+    def on_x(ev: Any) -> None:
+        log.append(("x", ev.data))
+
+    es.add_event_listener("message", first)
+    assert done.wait(10), log
+    es.close()
+    assert log == [
+        ("first", "0"),
+        ("first", "1"),
+        ("x", "x1"),
+        ("first", "2"),
+        ("second", "2"),
+        ("first", "3"),
+        ("second", "3"),
+        ("second", "4"),
+        ("x", "x2"),
+        ("second", "5"),
+        ("third", "5"),
+    ]
+
+
 def test_close_inside_callback_stops_delivery_at_once(server: Any) -> None:
     body = "".join(f"data: {i}\n\n" for i in range(50))
     es = EventSource(server.script(server.token(), c1=body, hold1="1"))

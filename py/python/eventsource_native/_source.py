@@ -328,6 +328,7 @@ class EventSource:
             self._table[type] = tuple(f for f, _ in lst)
         else:
             self._table.pop(type, None)
+        self._native.table_changed()  # NativeSource.dispatch caches lookups until told
 
     def _has_listeners(self) -> bool:
         return bool(self._table)
@@ -491,6 +492,12 @@ class EventSource:
 
         Blocks with the GIL released; Ctrl-C raises KeyboardInterrupt promptly.
         """
+        # A native iterator hands out a batch of messages itself (one C call per event); the
+        # generator takes batches, delivers to listeners and raises errors.
+        slot = _native.BatchSlot()
+        return _native.SyncIter(self._iter(slot), slot)
+
+    def _iter(self, slot: _native.BatchSlot) -> Iterator[MessageEvent]:
         self._iterating += 1
         self._observed = True
         try:
@@ -503,7 +510,10 @@ class EventSource:
                 if only_messages and not self._has_listeners():
                     self._ready_state = OPEN
                     self._batch = batch
-                    yield from batch  # close() empties `batch`, which stops this at once
+                    # The iterator hands out batch[1:]; close() empties `batch`, which stops it.
+                    first = slot.feed(batch)
+                    if first is not None:
+                        yield first
                     continue
                 for ev in batch:
                     if self._closed:
@@ -519,8 +529,14 @@ class EventSource:
             self._iterating -= 1
             self._after_iteration()
 
-    async def __aiter__(self) -> AsyncIterator[MessageEvent]:
+    def __aiter__(self) -> AsyncIterator[MessageEvent]:
         """Yields message events on the running asyncio loop (no thread per source)."""
+        # As __iter__: a native iterator hands out a batch of messages (an already-completed
+        # awaitable per event); the async generator takes batches, waits, delivers to listeners.
+        slot = _native.BatchSlot()
+        return _native.AsyncIter(self._aiter(slot), slot)
+
+    async def _aiter(self, slot: _native.BatchSlot) -> AsyncIterator[MessageEvent]:
         loop = asyncio.get_running_loop()
         self._iterating += 1
         self._observed = True
@@ -548,8 +564,10 @@ class EventSource:
                 if only_messages and not self._has_listeners():
                     self._ready_state = OPEN
                     self._batch = batch
-                    for ev in batch:  # close() empties `batch`, which stops this at once
-                        yield ev
+                    # The iterator hands out batch[1:]; close() empties `batch`, which stops it.
+                    first = slot.feed(batch)
+                    if first is not None:
+                        yield first
                     continue
                 for ev in batch:
                     if self._closed:
