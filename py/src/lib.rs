@@ -427,37 +427,35 @@ impl NativeSource {
         let state_attr = pyo3::intern!(py, "_ready_state");
         let mut state: Option<u8> = None;
         let mut args = OneArg::new(py)?;
-        let mut objs: Vec<(Py<PyAny>, u8)> = Vec::new();
         // The listeners of the last type looked up, valid while the table's generation is
         // unchanged (`table_changed`): a run of same-type events costs one dict lookup.
         let mut looked_up: Option<(u64, Py<PyAny>, Option<Bound<'_, PyTuple>>)> = None;
         let mut taken = 0;
         // Sub-batches sized by `StrCache::batch_len`, so large events stay in cache.
         loop {
-            let (want, n);
+            let (want, n, mut buf);
             {
                 let mut cache = lock(&self.cache);
                 want = cache.batch_len(max - taken);
-                let mut buf = cache.fill(&self.es, want);
+                buf = cache.fill(&self.es, want);
                 n = buf.len();
                 cache.observe(&buf);
-                for ev in buf.drain(..) {
-                    let s = ev.ready_state() as u8;
-                    objs.push((convert_one(py, &mut cache, ev)?, s));
-                }
-                cache.give_back(buf);
                 taken += n;
             }
-            // The cache lock is released: listeners may run Python code that takes events.
-            for (obj, s) in objs.drain(..) {
+            // Each event becomes a Python object just before its listeners run, so one event
+            // (and its `str`) is alive at a time and the allocator hands the same memory back
+            // event after event. The cache lock is held only while converting: listeners may
+            // run Python code that takes events.
+            for ev in buf.drain(..) {
                 if self.closed.load(Ordering::Acquire) {
                     return Ok(taken);
                 }
+                let s = ev.ready_state() as u8;
+                let obj = convert_one(py, &mut lock(&self.cache), ev)?.into_bound(py);
                 if state != Some(s) {
                     owner.setattr(state_attr, s)?;
                     state = Some(s);
                 }
-                let obj = obj.into_bound(py);
                 let key = event_key(&obj)?;
                 let generation = self.table_gen.load(Ordering::Acquire);
                 let fresh = matches!(&looked_up, Some((g, k, _)) if *g == generation && k.is(&key));
@@ -481,6 +479,7 @@ impl NativeSource {
                     }
                 }
             }
+            lock(&self.cache).give_back(buf);
             if n < want || taken >= max {
                 break; // the queue is empty, or this call took its share
             }
