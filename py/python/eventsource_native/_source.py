@@ -11,6 +11,10 @@ of consumer take them out, always a whole batch per crossing into Rust:
 - callbacks: the same pipe, watched by the asyncio loop that was running when the source was
   made, else by one library thread running its own loop, shared by all sources.
 
+The iterators are native (``_native.SyncIter`` / ``AsyncIter``): a batch of plain messages with no
+listeners is handed to their ``BatchSlot`` and they yield it one C call per event; the generators
+here run only to take the next batch, wait, deliver to listeners or raise.
+
 Listeners of a source never run concurrently: whoever delivers holds ``self._lock``. While a
 source is being iterated, the iterator delivers to the listeners itself and the loop-side
 dispatcher stands aside.
@@ -497,7 +501,7 @@ class EventSource:
         slot = _native.BatchSlot()
         return _native.SyncIter(self._iter(slot), slot)
 
-    def _iter(self, slot: _native.BatchSlot) -> Iterator[MessageEvent]:
+    def _iter(self, slot: _native.BatchSlot) -> Iterator[Any]:
         self._iterating += 1
         self._observed = True
         try:
@@ -536,7 +540,7 @@ class EventSource:
         slot = _native.BatchSlot()
         return _native.AsyncIter(self._aiter(slot), slot)
 
-    async def _aiter(self, slot: _native.BatchSlot) -> AsyncIterator[MessageEvent]:
+    async def _aiter(self, slot: _native.BatchSlot) -> AsyncIterator[Any]:
         loop = asyncio.get_running_loop()
         self._iterating += 1
         self._observed = True
