@@ -97,6 +97,17 @@ def test_mypy_strict_on_the_example() -> None:
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_mypy_strict_on_the_package() -> None:
+    if shutil.which("mypy", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("mypy is not installed in this environment")
+    package = Path(__file__).resolve().parents[1] / "python" / "eventsource_native"
+    r = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", str(package)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_stub_matches_the_native_module() -> None:
     if shutil.which("stubtest", path=str(Path(sys.executable).parent)) is None:
         pytest.skip("mypy (stubtest) is not installed in this environment")

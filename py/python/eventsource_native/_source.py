@@ -101,16 +101,17 @@ def _wake_threadsafe(fut: asyncio.Future[None]) -> None:
 # Argument checks (TypeError for a wrong type, ValueError for a bad value).
 
 
-def _seconds(name: str, value: object, *, optional: bool) -> Optional[float]:
-    if value is None and optional:
-        return None
+def _seconds(name: str, value: object, what: str = "a number of seconds") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        what = "a number of seconds or None" if optional else "a number of seconds"
         raise TypeError(f"{name} must be {what}, not {type(value).__name__}")
     v = float(value)
     if math.isnan(v) or v < 0 or math.isinf(v):
         raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
     return v
+
+
+def _optional_seconds(name: str, value: object) -> Optional[float]:
+    return None if value is None else _seconds(name, value, "a number of seconds or None")
 
 
 def _optional_str(name: str, value: object) -> Optional[str]:
@@ -213,10 +214,10 @@ class EventSource:
                 method=method,
                 body=_body(body),
                 last_event_id=_optional_str("last_event_id", last_event_id),
-                retry=_seconds("retry", retry, optional=False),
-                max_retry=_seconds("max_retry", max_retry, optional=False),
-                connect_timeout=_seconds("connect_timeout", connect_timeout, optional=True),
-                read_timeout=_seconds("read_timeout", read_timeout, optional=True),
+                retry=_seconds("retry", retry),
+                max_retry=_seconds("max_retry", max_retry),
+                connect_timeout=_optional_seconds("connect_timeout", connect_timeout),
+                read_timeout=_optional_seconds("read_timeout", read_timeout),
                 max_event_size=max_event_size,
             )
         except _native.CoreError as e:
