@@ -752,31 +752,22 @@ impl<'a> EolScan<'a> {
         }
         // The next window: from `from`, or right after this one.
         let from = from.max(self.at + 64);
-        if from + 64 <= self.buf.len() {
-            self.at = from;
-            self.mask = eol_mask(&self.buf[from..]);
-            if self.mask != 0 {
-                return Some(from + self.mask.trailing_zeros() as usize);
-            }
-        }
-        self.slide(from)
-    }
-
-    /// No line ending in the 64 bytes from `from`, or fewer than 64 bytes left: the chunk's
-    /// last window, or a long line (the rest of it searched with `memchr2`).
-    #[inline(never)]
-    fn slide(&mut self, from: usize) -> Option<usize> {
-        let len = self.buf.len();
-        if from >= len {
+        if from >= self.buf.len() {
             return None;
         }
-        if from + 64 > len {
-            self.at = from;
-            self.mask = eol_mask(&self.buf[from..]);
-            return (self.mask != 0).then(|| from + self.mask.trailing_zeros() as usize);
+        self.at = from;
+        self.mask = eol_mask(&self.buf[from..]);
+        if self.mask != 0 {
+            return Some(from + self.mask.trailing_zeros() as usize);
         }
-        let after = from + 64;
-        let eol = after + memchr::memchr2(b'\n', b'\r', &self.buf[after..])?;
+        self.long_line(from + 64)
+    }
+
+    /// No line ending in the 64 bytes before `after`: a long line. The rest of it is searched
+    /// with `memchr2`, and the window put at its end.
+    #[inline(never)]
+    fn long_line(&mut self, after: usize) -> Option<usize> {
+        let eol = after + memchr::memchr2(b'\n', b'\r', self.buf.get(after..)?)?;
         self.at = eol;
         self.mask = eol_mask(&self.buf[eol..]);
         Some(eol)
