@@ -410,12 +410,12 @@ impl NativeSource {
 
     /// Takes up to `max` queued events and delivers each, in order, to the callables of
     /// `table[event.type]` (a dict of tuples, so a listener added or removed by a listener
-    /// takes effect from the next event; lookups are reused until `table_changed()`). Before each event's listeners run, sets
-    /// `owner._ready_state` to that event's state when it changed. Stops at once when the
-    /// source is closed (the rest of the batch is dropped). An `Exception` raised by a
-    /// listener goes to `sys.unraisablehook` and delivery goes on; a `BaseException`
-    /// (KeyboardInterrupt, SystemExit) propagates. Returns how many events were taken
-    /// (`max`: more may be queued).
+    /// takes effect from the next event; lookups are reused until `table_changed()`). Before
+    /// each event's listeners run, sets `owner._ready_state` to that event's state when it
+    /// changed. Stops at once when the source is closed (the rest of the batch is dropped). An
+    /// `Exception` raised by a listener goes to `sys.unraisablehook` and delivery goes on; a
+    /// `BaseException` (KeyboardInterrupt, SystemExit) propagates. Returns how many events were
+    /// taken (`max`: more may be queued).
     fn dispatch(
         &self,
         py: Python<'_>,

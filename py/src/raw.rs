@@ -90,6 +90,34 @@ fn slot(slot: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
     ffi::PyType_Slot { slot, pfunc }
 }
 
+/// A method table with one method (leaked: types live as long as the interpreter).
+fn one_method(
+    name: &'static CStr,
+    meth: ffi::PyCFunction,
+    flags: c_int,
+    doc: &'static CStr,
+) -> &'static mut [ffi::PyMethodDef] {
+    Vec::leak(vec![
+        ffi::PyMethodDef {
+            ml_name: name.as_ptr(),
+            ml_meth: ffi::PyMethodDefPointer { PyCFunction: meth },
+            ml_flags: flags,
+            ml_doc: doc.as_ptr(),
+        },
+        ffi::PyMethodDef::zeroed(),
+    ])
+}
+
+/// A new reference to `None`.
+unsafe fn new_none() -> *mut PyObject {
+    // SAFETY: the caller holds the GIL.
+    unsafe {
+        let none = ffi::Py_None();
+        ffi::Py_INCREF(none);
+        none
+    }
+}
+
 /// Creates the types and adds the public ones to the module (`MessageEvent`, `BatchSlot`,
 /// `SyncIter`, `AsyncIter`).
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -133,15 +161,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     MESSAGE_EVENT.store(me.as_ptr().cast(), Ordering::Relaxed);
     m.add("MessageEvent", me)?;
 
-    let slot_methods: &'static mut [ffi::PyMethodDef] = Vec::leak(vec![
-        ffi::PyMethodDef {
-            ml_name: c"feed".as_ptr(),
-            ml_meth: ffi::PyMethodDefPointer { PyCFunction: slot_feed },
-            ml_flags: ffi::METH_O,
-            ml_doc: FEED_DOC.as_ptr(),
-        },
-        ffi::PyMethodDef::zeroed(),
-    ]);
+    let slot_methods = one_method(c"feed", slot_feed, ffi::METH_O, FEED_DOC);
     let bs = make_type(
         py,
         c"eventsource_native._native.BatchSlot",
@@ -157,27 +177,19 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     BATCH_SLOT.store(bs.as_ptr().cast(), Ordering::Relaxed);
     m.add("BatchSlot", bs)?;
 
-    let sync_methods: &'static mut [ffi::PyMethodDef] = Vec::leak(vec![
-        ffi::PyMethodDef {
-            ml_name: c"close".as_ptr(),
-            ml_meth: ffi::PyMethodDefPointer { PyCFunction: iter_close },
-            ml_flags: ffi::METH_NOARGS,
-            ml_doc: c"close($self, /)\n--\n\nCloses the underlying generator (ends the iteration)."
-                .as_ptr(),
-        },
-        ffi::PyMethodDef::zeroed(),
-    ]);
+    let sync_methods = one_method(
+        c"close",
+        iter_close,
+        ffi::METH_NOARGS,
+        c"close($self, /)\n--\n\nCloses the underlying generator (ends the iteration).",
+    );
     let si = make_type(
         py,
         c"eventsource_native._native.SyncIter",
         size_of::<RawIter>(),
         true,
         vec![
-            slot(
-                ffi::Py_tp_doc,
-                c"SyncIter(gen, slot, /)\n--\n\nYields the slot's batch, else from `gen`.".as_ptr()
-                    as *mut c_void,
-            ),
+            doc(c"SyncIter(gen, slot, /)\n--\n\nYields the slot's batch, else from `gen`."),
             slot(ffi::Py_tp_new, sync_new as *mut c_void),
             slot(ffi::Py_tp_dealloc, iter_dealloc as *mut c_void),
             slot(ffi::Py_tp_traverse, iter_traverse as *mut c_void),
@@ -205,28 +217,19 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Private: the static keeps the type (types live as long as the interpreter).
     READY.store(ready.into_ptr().cast(), Ordering::Relaxed);
 
-    let async_methods: &'static mut [ffi::PyMethodDef] = Vec::leak(vec![
-        ffi::PyMethodDef {
-            ml_name: c"aclose".as_ptr(),
-            ml_meth: ffi::PyMethodDefPointer { PyCFunction: async_aclose },
-            ml_flags: ffi::METH_NOARGS,
-            ml_doc:
-                c"aclose($self, /)\n--\n\nCloses the underlying async generator (an awaitable)."
-                    .as_ptr(),
-        },
-        ffi::PyMethodDef::zeroed(),
-    ]);
+    let async_methods = one_method(
+        c"aclose",
+        async_aclose,
+        ffi::METH_NOARGS,
+        c"aclose($self, /)\n--\n\nCloses the underlying async generator (an awaitable).",
+    );
     let ai = make_type(
         py,
         c"eventsource_native._native.AsyncIter",
         size_of::<RawIter>(),
         true,
         vec![
-            slot(
-                ffi::Py_tp_doc,
-                c"AsyncIter(agen, slot, /)\n--\n\nYields the slot's batch, else from `agen`."
-                    .as_ptr() as *mut c_void,
-            ),
+            doc(c"AsyncIter(agen, slot, /)\n--\n\nYields the slot's batch, else from `agen`."),
             slot(ffi::Py_tp_new, async_new as *mut c_void),
             slot(ffi::Py_tp_dealloc, iter_dealloc as *mut c_void),
             slot(ffi::Py_tp_traverse, iter_traverse as *mut c_void),
@@ -469,12 +472,8 @@ unsafe extern "C" fn me_richcompare(
                 _ => return null_mut(),
             }
         }
-        ffi::PyBool_FromLong(c_long_of(equal == (op == ffi::Py_EQ)))
+        ffi::PyBool_FromLong((equal == (op == ffi::Py_EQ)).into())
     }
-}
-
-fn c_long_of(b: bool) -> std::ffi::c_long {
-    b as std::ffi::c_long
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -532,9 +531,7 @@ unsafe extern "C" fn slot_feed(obj: *mut PyObject, batch: *mut PyObject) -> *mut
         }
         let first = slot_take(s);
         if first.is_null() {
-            let none = ffi::Py_None();
-            ffi::Py_INCREF(none);
-            return none;
+            return new_none();
         }
         first
     }
@@ -708,9 +705,7 @@ unsafe extern "C" fn iter_close(obj: *mut PyObject, _: *mut PyObject) -> *mut Py
     unsafe {
         let it = obj.cast::<RawIter>();
         if (*it).source.is_null() {
-            let none = ffi::Py_None();
-            ffi::Py_INCREF(none);
-            return none;
+            return new_none();
         }
         ffi::PyObject_CallMethod((*it).source, c"close".as_ptr(), null::<c_char>())
     }
@@ -793,9 +788,7 @@ unsafe fn ready_take(obj: *mut PyObject) -> *mut PyObject {
         let r = obj.cast::<RawReady>();
         let v = (*r).value;
         if v.is_null() {
-            let none = ffi::Py_None();
-            ffi::Py_INCREF(none);
-            return none;
+            return new_none();
         }
         (*r).value = null_mut();
         v
