@@ -27,26 +27,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# Iteration and `async for` are bench.py's own clients (the same loop bodies as the timed bench);
+# callbacks run on this script's asyncio loop, so on the main thread, whose counts are read.
 CONSUMER = r'''
 import asyncio, sys
+from bench import es_async, es_iter
 from eventsource_native import EventSource
 mode, url, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-
-def it():
-    got = 0
-    with EventSource(url) as es:
-        for _ in es:
-            got += 1
-            if got == n:
-                break
-
-async def aio():
-    got = 0
-    async with EventSource(url) as es:
-        async for _ in es:
-            got += 1
-            if got == n:
-                break
 
 async def cb():
     done = asyncio.Event()
@@ -61,9 +48,11 @@ async def cb():
     es.close()
 
 if mode == "iter":
-    it()
+    es_iter(url, n)
+elif mode == "async":
+    es_async(url, n)
 else:
-    asyncio.run(aio() if mode == "async" else cb())
+    asyncio.run(cb())
 '''
 
 CELLS = [(size, chunk, mode) for size in ("16", "1024") for chunk in ("16384", "event")
@@ -75,7 +64,8 @@ def instructions(pkg: str, consumer: Path, url: str, mode: str, n: int, tmp: Pat
     subprocess.run(
         ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={out}",
          sys.executable, str(consumer), mode, url, str(n)],
-        env=dict(os.environ, PYTHONPATH=pkg), check=True,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join([pkg, str(Path(__file__).parent)])),
+        check=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     main = next(p for p in tmp.iterdir() if p.name.startswith(out.name) and p.name.endswith("-01"))
