@@ -52,6 +52,6 @@ demo: ## start the bundled SSE server and stream from it with the Rust, C, Pytho
 bench: ## benchmarks against the peers; results in bench/RESULTS.md
 	$(CARGO) build --release -p testserver
 	$(CARGO) bench -p eventsource-bench --bench parser -- --warm-up-time 1 --measurement-time 3
-	$(CARGO) run --release -p eventsource-bench --bin alloc_count
-	$(CARGO) run --release -p eventsource-bench --bin e2e -- --runs 3 --idle 10000
+	$(CARGO) run --profile bench -p eventsource-bench --bin alloc_count
+	$(CARGO) run --profile bench -p eventsource-bench --bin e2e -- --runs 3 --idle 10000
 	@for f in $(FACES); do $(MAKE) -C $$f bench || exit 1; done

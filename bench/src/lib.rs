@@ -2,7 +2,7 @@
 //! parser (ours and the peers), each fed the same `Bytes` chunks.
 //!
 //! Run: `cargo bench -p eventsource-bench --bench parser` and
-//! `cargo run --release -p eventsource-bench --bin alloc_count`.
+//! `cargo run --profile bench -p eventsource-bench --bin alloc_count`.
 
 use bytes::Bytes;
 use eventsource_core::Text;

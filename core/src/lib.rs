@@ -20,6 +20,7 @@ mod source;
 mod text;
 #[cfg(feature = "client")]
 mod transport;
+mod utf8;
 
 pub use error::{Error, ErrorKind};
 pub use event::{ErrorEvent, Event, MessageEvent, ReadyState};

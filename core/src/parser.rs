@@ -9,7 +9,7 @@
 //!   the WHATWG decoder does, and a line terminator can never be inside a multi-byte sequence,
 //!   so this equals decoding the whole stream first. Only complete lines are decoded, so a
 //!   character split across chunks decodes right.
-//! - UTF-8 is checked once per chunk, not per line: one `simdutf8` pass over the chunk (from
+//! - UTF-8 is checked once per chunk, not per line: one validation pass (`utf8.rs`) over the chunk (from
 //!   the first byte the parser has not yet checked) tells which lines are valid, so most kept
 //!   values need no check of their own. A line cut by the chunk's end is checked once too: its
 //!   head with this chunk and its tail with the next one (unless a character was cut).
@@ -26,7 +26,7 @@
 
 use bytes::Bytes;
 
-use crate::{Error, ErrorKind, MessageEvent, Text};
+use crate::{Error, ErrorKind, MessageEvent, Text, utf8};
 
 /// What the parser produces.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -294,7 +294,7 @@ impl Parser {
         // boundary), else after the open line (checked on its own at use).
         let vfrom =
             if open && (self.skipping || !self.carry_utf8) { open_eol.unwrap_or(len) } else { pos };
-        let vto = vfrom + valid_prefix(&buf[vfrom..]);
+        let vto = vfrom + utf8::valid_prefix(&buf[vfrom..]);
 
         // Finish the line that the previous chunk left open.
         if open {
@@ -690,33 +690,17 @@ fn lossy(b: &[u8]) -> Text {
     Text::from(String::from_utf8_lossy(b).into_owned())
 }
 
-/// Whether `b` is valid UTF-8: an inlined ASCII check for short values (most of them),
-/// `simdutf8` for long ones, the standard library's validator otherwise.
+/// Whether `b` is valid UTF-8: an inlined ASCII check for short values (most of them), the
+/// chunk validator for long ones, the standard library's validator otherwise.
 #[inline]
 fn is_utf8(b: &[u8]) -> bool {
     if b.len() < 16 {
         b.is_ascii() || std::str::from_utf8(b).is_ok()
     } else if b.len() < 64 {
-        b.is_ascii() || simdutf8::basic::from_utf8(b).is_ok()
+        b.is_ascii() || utf8::is_valid(b)
     } else {
-        simdutf8::basic::from_utf8(b).is_ok()
+        utf8::is_valid(b)
     }
-}
-
-/// The length of the longest valid UTF-8 prefix of `b` (all of it, normally): one `simdutf8`
-/// pass, and a second one only for invalid text or a character cut by the end of `b`.
-#[inline]
-fn valid_prefix(b: &[u8]) -> usize {
-    match simdutf8::basic::from_utf8(b) {
-        Ok(_) => b.len(),
-        Err(_) => valid_prefix_slow(b),
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn valid_prefix_slow(b: &[u8]) -> usize {
-    simdutf8::compat::from_utf8(b).map_or_else(|e| e.valid_up_to(), |_| b.len())
 }
 
 /// Finds the line endings (CR or LF) of one chunk, in order, 64 bytes at a time.

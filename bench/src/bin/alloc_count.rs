@@ -2,7 +2,7 @@
 //! counting global allocator. Fails (exit 1) if ours needs more than one per event (plus a
 //! constant for buffers that grow once).
 //!
-//! `cargo run --release -p eventsource-bench --bin alloc_count`
+//! `cargo run --profile bench -p eventsource-bench --bin alloc_count`
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};

@@ -1,7 +1,7 @@
 //! Loopback end-to-end benchmark: testserver → client, ours against the peers.
 //!
 //!     cargo build --release -p testserver
-//!     cargo run --release -p eventsource-bench --bin e2e [-- --runs 5 --idle 5000]
+//!     cargo run --profile bench -p eventsource-bench --bin e2e [-- --runs 5 --idle 5000]
 //!
 //! Clients, each counting the messages of one `/stream` response until N:
 //! - `ours/push`: `EventSource::with_handler` (callbacks on the library's runtime thread)

@@ -8,7 +8,7 @@
 //!
 //! `utf8 MB/s` is the floor of checking the bytes' UTF-8 alone (`run_utf8_floor`).
 //!
-//! `cargo run --release -p eventsource-bench --bin quick [FILTER] [ROUNDS]`
+//! `cargo run --profile bench -p eventsource-bench --bin quick [FILTER] [ROUNDS]`
 
 use std::time::Duration;
 
