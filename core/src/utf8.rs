@@ -1,19 +1,27 @@
 //! UTF-8 validation of whole chunks: the parser's largest cost on long non-ASCII lines.
 //!
-//! `simdutf8` (AVX2 at best) validates the 1 KB JSON corpus at ~11 GB/s, and that alone was
-//! ~45% of the parser's time on it. On CPUs with AVX-512BW this module runs the same algorithm
-//! (Keiser & Lemire, "Validating UTF-8 in less than one instruction per byte", as in simdjson
-//! and simdutf8) 64 bytes per instruction instead of 32, and reads a chunk's last partial block
-//! with a masked load instead of copying it. Other CPUs use `simdutf8`. The answer is the
-//! same either way: `core/tests/utf8.rs` checks it against the standard library.
+//! The algorithm is Keiser & Lemire's ("Validating UTF-8 in less than one instruction per
+//! byte", as in simdjson and simdutf8), with two differences from `simdutf8` that pay off on
+//! the text an event stream carries (JSON with a non-ASCII character every hundred bytes or so):
+//! - no branch that skips ASCII blocks: on such text it is mispredicted about every other
+//!   block, which costs more than checking the block (1 KB JSON corpus with AVX-512:
+//!   11 → 23 GB/s);
+//! - 64 bytes per instruction where the CPU has AVX-512BW (a masked load reads a chunk's last
+//!   partial block), else 32 with AVX2.
+//!
+//! Other CPUs and architectures use `simdutf8`. The answer is the same either way: the tests
+//! below check every implementation the CPU can run against the standard library.
 
 /// Whether `b` is valid UTF-8.
 #[inline]
 pub(crate) fn is_valid(b: &[u8]) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if avx512::available() {
-        // SAFETY: the CPU has the features the function is compiled for.
-        return unsafe { avx512::is_valid(b) };
+    match x86::level() {
+        // SAFETY: the CPU has the features each function is compiled for.
+        x86::Level::Avx512 => return unsafe { x86::avx512::is_valid(b) },
+        // SAFETY: as above.
+        x86::Level::Avx2 => return unsafe { x86::avx2::is_valid(b) },
+        x86::Level::Other => {}
     }
     simdutf8::basic::from_utf8(b).is_ok()
 }
@@ -32,23 +40,37 @@ fn valid_prefix_slow(b: &[u8]) -> usize {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use std::arch::x86_64::*;
+mod x86 {
     use std::sync::atomic::{AtomicU8, Ordering};
 
-    /// 0: not yet checked, 1: no, 2: yes.
-    static AVAILABLE: AtomicU8 = AtomicU8::new(0);
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub(super) enum Level {
+        Avx512,
+        Avx2,
+        Other,
+    }
+
+    /// The CPU's level, detected once: 0 = not yet, else `1 + level as u8`.
+    static LEVEL: AtomicU8 = AtomicU8::new(0);
 
     #[inline]
-    pub(super) fn available() -> bool {
-        match AVAILABLE.load(Ordering::Relaxed) {
+    pub(super) fn level() -> Level {
+        const LEVELS: [Level; 3] = [Level::Avx512, Level::Avx2, Level::Other];
+        match LEVEL.load(Ordering::Relaxed) {
             0 => {
-                let yes = std::is_x86_feature_detected!("avx512f")
-                    && std::is_x86_feature_detected!("avx512bw");
-                AVAILABLE.store(1 + u8::from(yes), Ordering::Relaxed);
-                yes
+                let level = if std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512bw")
+                {
+                    Level::Avx512
+                } else if std::is_x86_feature_detected!("avx2") {
+                    Level::Avx2
+                } else {
+                    Level::Other
+                };
+                LEVEL.store(1 + level as u8, Ordering::Relaxed);
+                level
             }
-            n => n == 2,
+            n => LEVELS[usize::from(n - 1)],
         }
     }
 
@@ -63,75 +85,45 @@ mod avx512 {
     const OVERLONG_4: u8 = 1 << 6; // 11110000 1000____
     const TWO_CONTS: u8 = 1 << 7; // 10______ 10______
     const CARRY: u8 = TOO_SHORT | TOO_LONG | TWO_CONTS;
+    const LARGE: u8 = CARRY | TOO_LARGE | TOO_LARGE_1000;
+    const CONT: u8 = TOO_LONG | OVERLONG_2 | TWO_CONTS;
 
     /// Indexed by the high nibble of the previous byte.
+    #[rustfmt::skip]
     const BYTE_1_HIGH: [u8; 16] = [
-        TOO_LONG,
-        TOO_LONG,
-        TOO_LONG,
-        TOO_LONG,
-        TOO_LONG,
-        TOO_LONG,
-        TOO_LONG,
-        TOO_LONG,
-        TWO_CONTS,
-        TWO_CONTS,
-        TWO_CONTS,
-        TWO_CONTS,
+        TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG,
+        TWO_CONTS, TWO_CONTS, TWO_CONTS, TWO_CONTS,
         TOO_SHORT | OVERLONG_2,
         TOO_SHORT,
         TOO_SHORT | OVERLONG_3 | SURROGATE,
         TOO_SHORT | TOO_LARGE | TOO_LARGE_1000 | OVERLONG_4,
     ];
     /// Indexed by the low nibble of the previous byte.
+    #[rustfmt::skip]
     const BYTE_1_LOW: [u8; 16] = [
         CARRY | OVERLONG_3 | OVERLONG_2 | OVERLONG_4,
         CARRY | OVERLONG_2,
         CARRY,
         CARRY,
         CARRY | TOO_LARGE,
-        CARRY | TOO_LARGE | TOO_LARGE_1000,
-        CARRY | TOO_LARGE | TOO_LARGE_1000,
-        CARRY | TOO_LARGE | TOO_LARGE_1000,
-        CARRY | TOO_LARGE | TOO_LARGE_1000,
-        CARRY | TOO_LARGE | TOO_LARGE_1000,
-        CARRY | TOO_LARGE | TOO_LARGE_1000,
-        CARRY | TOO_LARGE | TOO_LARGE_1000,
-        CARRY | TOO_LARGE | TOO_LARGE_1000,
-        CARRY | TOO_LARGE | TOO_LARGE_1000 | SURROGATE,
-        CARRY | TOO_LARGE | TOO_LARGE_1000,
-        CARRY | TOO_LARGE | TOO_LARGE_1000,
+        LARGE, LARGE, LARGE, LARGE, LARGE, LARGE, LARGE, LARGE,
+        LARGE | SURROGATE,
+        LARGE, LARGE,
     ];
     /// Indexed by the high nibble of this byte.
+    #[rustfmt::skip]
     const BYTE_2_HIGH: [u8; 16] = [
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE_1000 | OVERLONG_4,
-        TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE,
-        TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
-        TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
-        TOO_SHORT,
+        TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT,
+        CONT | OVERLONG_3 | TOO_LARGE_1000 | OVERLONG_4,
+        CONT | OVERLONG_3 | TOO_LARGE,
+        CONT | SURROGATE | TOO_LARGE,
+        CONT | SURROGATE | TOO_LARGE,
+        TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT,
     ];
 
-    /// A 16-byte table in each 128-bit lane (`vpshufb` looks up within lanes).
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw")]
-    fn table(t: &[u8; 16]) -> __m512i {
-        // SAFETY: reads 16 bytes of `t`.
-        _mm512_broadcast_i32x4(unsafe { _mm_loadu_si128(t.as_ptr().cast()) })
-    }
-
-    /// Bytes that, last in a block, need continuation bytes in the next one: 0xC0+ in the
-    /// last, 0xE0+ in the second to last, 0xF0+ in the third to last position.
+    /// Bytes that, last in a block, need continuation bytes in the next one: 0xC0+ in the last,
+    /// 0xE0+ in the second to last, 0xF0+ in the third to last position (AVX2 reads the last
+    /// 32 bytes).
     const INCOMPLETE_ABOVE: [u8; 64] = {
         let mut max = [0xFF; 64];
         max[61] = 0xF0 - 1;
@@ -140,86 +132,254 @@ mod avx512 {
         max
     };
 
-    struct State {
-        prev: __m512i,
-        error: __m512i,
-        /// The last block left a character open.
-        incomplete: __m512i,
-        t1h: __m512i,
-        t1l: __m512i,
-        t2h: __m512i,
-        max: __m512i,
-    }
-
-    impl State {
-        #[inline]
-        #[target_feature(enable = "avx512f,avx512bw")]
-        fn new() -> State {
-            let zero = _mm512_setzero_si512();
-            State {
-                prev: zero,
-                error: zero,
-                incomplete: zero,
-                t1h: table(&BYTE_1_HIGH),
-                t1l: table(&BYTE_1_LOW),
-                t2h: table(&BYTE_2_HIGH),
-                // SAFETY: reads the 64 bytes of the table.
-                max: unsafe { _mm512_loadu_si512(INCOMPLETE_ABOVE.as_ptr().cast()) },
+    /// The algorithm over one vector width. The module that expands it defines `V` (the
+    /// vector), `W` (its width in bytes), `FEATURES`, and `table`, `splat`, `load`, `load_rest`,
+    /// `and`, `or`, `xor`, `srli4`, `subs`, `prevs` (prev1, prev2, prev3: the input shifted by
+    /// 1, 2, 3 bytes towards the end, the previous block's last bytes in front) and `any`.
+    macro_rules! validator {
+        ($features:literal) => {
+            struct State {
+                prev: V,
+                error: V,
+                /// The last block left a character open.
+                incomplete: V,
+                t1h: V,
+                t1l: V,
+                t2h: V,
+                max: V,
             }
-        }
 
-        #[inline]
-        #[target_feature(enable = "avx512f,avx512bw")]
-        fn block(&mut self, input: __m512i) {
-            // No branch for ASCII blocks: in text with a non-ASCII character every hundred bytes
-            // or so it would be mispredicted about every other block, which costs more than
-            // checking the block.
-            let nib = _mm512_set1_epi8(0x0F);
-            let high = |v| _mm512_and_si512(_mm512_srli_epi16::<4>(v), nib);
-            // `prevN`: the input shifted by N bytes towards the end, the last N bytes of the
-            // previous block in front. `alignr` works within 128-bit lanes, so it is given the
-            // lanes (prev.3, input.0, input.1, input.2) as the bytes that shift in.
-            let idx = _mm512_set_epi64(13, 12, 11, 10, 9, 8, 7, 6);
-            let lanes = _mm512_permutex2var_epi64(self.prev, idx, input);
-            let prev1 = _mm512_alignr_epi8::<15>(input, lanes);
-            let prev2 = _mm512_alignr_epi8::<14>(input, lanes);
-            let prev3 = _mm512_alignr_epi8::<13>(input, lanes);
-            let b1h = _mm512_shuffle_epi8(self.t1h, high(prev1));
-            let b1l = _mm512_shuffle_epi8(self.t1l, _mm512_and_si512(prev1, nib));
-            let b2h = _mm512_shuffle_epi8(self.t2h, high(input));
-            let special = _mm512_and_si512(_mm512_and_si512(b1h, b1l), b2h);
-            // The third and fourth bytes of 3- and 4-byte characters must be continuations
-            // (bit 7 of these differences is set exactly after 111_____ / 1111____ leads).
-            let third = _mm512_subs_epu8(prev2, _mm512_set1_epi8(0x60));
-            let fourth = _mm512_subs_epu8(prev3, _mm512_set1_epi8(0x70));
-            let must23 = _mm512_and_si512(_mm512_or_si512(third, fourth), _mm512_set1_epi8(-128));
-            self.error = _mm512_or_si512(self.error, _mm512_xor_si512(must23, special));
-            self.incomplete = _mm512_subs_epu8(input, self.max);
-            self.prev = input;
-        }
+            impl State {
+                #[inline]
+                #[target_feature(enable = $features)]
+                fn new() -> State {
+                    State {
+                        prev: splat(0),
+                        error: splat(0),
+                        incomplete: splat(0),
+                        t1h: table(&BYTE_1_HIGH),
+                        t1l: table(&BYTE_1_LOW),
+                        t2h: table(&BYTE_2_HIGH),
+                        // SAFETY: reads the last `W` bytes of the table.
+                        max: unsafe { load(INCOMPLETE_ABOVE[64 - W..].as_ptr()) },
+                    }
+                }
+
+                /// No branch for ASCII blocks: in text with a non-ASCII character every hundred
+                /// bytes or so it would be mispredicted about every other block.
+                #[inline]
+                #[target_feature(enable = $features)]
+                fn block(&mut self, input: V) {
+                    let nib = splat(0x0F);
+                    let (prev1, prev2, prev3) = prevs(input, self.prev);
+                    let b1h = shuffle(self.t1h, and(srli4(prev1), nib));
+                    let b1l = shuffle(self.t1l, and(prev1, nib));
+                    let b2h = shuffle(self.t2h, and(srli4(input), nib));
+                    let special = and(and(b1h, b1l), b2h);
+                    // The third and fourth bytes of 3- and 4-byte characters must be
+                    // continuations (bit 7 of these differences is set exactly after
+                    // 111_____ and 1111____ leads).
+                    let third = subs(prev2, splat(0x60));
+                    let fourth = subs(prev3, splat(0x70));
+                    let must23 = and(or(third, fourth), splat(0x80));
+                    self.error = or(self.error, xor(must23, special));
+                    self.incomplete = subs(input, self.max);
+                    self.prev = input;
+                }
+            }
+
+            /// # Safety
+            /// The CPU must have the module's features.
+            #[target_feature(enable = $features)]
+            pub(in crate::utf8) unsafe fn is_valid(b: &[u8]) -> bool {
+                let mut state = State::new();
+                let mut blocks = b.chunks_exact(W);
+                for block in &mut blocks {
+                    // SAFETY: `block` is `W` bytes.
+                    state.block(unsafe { load(block.as_ptr()) });
+                }
+                let rest = blocks.remainder();
+                if !rest.is_empty() {
+                    // The bytes past the end read as zeros (ASCII).
+                    state.block(load_rest(rest));
+                }
+                // The last block's `incomplete` was checked by no later block.
+                !any(or(state.error, state.incomplete))
+            }
+        };
     }
 
-    /// # Safety
-    /// The CPU must have AVX-512F and AVX-512BW.
-    #[target_feature(enable = "avx512f,avx512bw")]
-    pub(super) unsafe fn is_valid(b: &[u8]) -> bool {
-        let mut state = State::new();
-        let mut chunks = b.chunks_exact(64);
-        for c in &mut chunks {
-            // SAFETY: `c` is 64 bytes.
-            state.block(unsafe { _mm512_loadu_si512(c.as_ptr().cast()) });
+    pub(super) mod avx512 {
+        use super::*;
+        use std::arch::x86_64::*;
+
+        type V = __m512i;
+        const W: usize = 64;
+
+        /// A 16-byte table in each 128-bit lane (`vpshufb` looks up within lanes).
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        fn table(t: &[u8; 16]) -> V {
+            // SAFETY: reads the 16 bytes of `t`.
+            _mm512_broadcast_i32x4(unsafe { _mm_loadu_si128(t.as_ptr().cast()) })
         }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            // The bytes past the end read as zeros (ASCII): a masked load does not touch them.
-            // SAFETY: the mask selects the `rest.len()` bytes of `rest` only.
-            state.block(unsafe {
-                _mm512_maskz_loadu_epi8((1u64 << rest.len()) - 1, rest.as_ptr().cast())
-            });
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        fn splat(x: u8) -> V {
+            _mm512_set1_epi8(x as i8)
         }
-        // The last block's `incomplete` was checked by no later block.
-        let error = _mm512_or_si512(state.error, state.incomplete);
-        _mm512_test_epi8_mask(error, error) == 0
+        /// # Safety
+        /// `p` must be readable for `W` bytes.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        unsafe fn load(p: *const u8) -> V {
+            // SAFETY: the caller's.
+            unsafe { _mm512_loadu_si512(p.cast()) }
+        }
+        /// Fewer than `W` bytes, zeros after them: a masked load does not touch the rest.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        fn load_rest(rest: &[u8]) -> V {
+            // SAFETY: the mask selects the `rest.len()` (< 64) bytes of `rest` only.
+            unsafe { _mm512_maskz_loadu_epi8((1u64 << rest.len()) - 1, rest.as_ptr().cast()) }
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        fn and(a: V, b: V) -> V {
+            _mm512_and_si512(a, b)
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        fn or(a: V, b: V) -> V {
+            _mm512_or_si512(a, b)
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        fn xor(a: V, b: V) -> V {
+            _mm512_xor_si512(a, b)
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        fn srli4(a: V) -> V {
+            _mm512_srli_epi16::<4>(a)
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        fn subs(a: V, b: V) -> V {
+            _mm512_subs_epu8(a, b)
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        fn shuffle(table: V, idx: V) -> V {
+            _mm512_shuffle_epi8(table, idx)
+        }
+        /// `alignr` works within 128-bit lanes, so it is given the lanes (prev.3, input.0,
+        /// input.1, input.2) as the bytes that shift in.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        fn prevs(input: V, prev: V) -> (V, V, V) {
+            let idx = _mm512_set_epi64(13, 12, 11, 10, 9, 8, 7, 6);
+            let lanes = _mm512_permutex2var_epi64(prev, idx, input);
+            (
+                _mm512_alignr_epi8::<15>(input, lanes),
+                _mm512_alignr_epi8::<14>(input, lanes),
+                _mm512_alignr_epi8::<13>(input, lanes),
+            )
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        fn any(a: V) -> bool {
+            _mm512_test_epi8_mask(a, a) != 0
+        }
+
+        validator!("avx512f,avx512bw");
+    }
+
+    pub(super) mod avx2 {
+        use super::*;
+        use std::arch::x86_64::*;
+
+        type V = __m256i;
+        const W: usize = 32;
+
+        /// A 16-byte table in each 128-bit lane (`vpshufb` looks up within lanes).
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn table(t: &[u8; 16]) -> V {
+            // SAFETY: reads the 16 bytes of `t`.
+            _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(t.as_ptr().cast()) })
+        }
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn splat(x: u8) -> V {
+            _mm256_set1_epi8(x as i8)
+        }
+        /// # Safety
+        /// `p` must be readable for `W` bytes.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        unsafe fn load(p: *const u8) -> V {
+            // SAFETY: the caller's.
+            unsafe { _mm256_loadu_si256(p.cast()) }
+        }
+        /// Fewer than `W` bytes, zeros after them (copied: AVX2 has no masked byte load).
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn load_rest(rest: &[u8]) -> V {
+            let mut buf = [0u8; W];
+            buf[..rest.len()].copy_from_slice(rest);
+            // SAFETY: reads the `W` bytes of `buf`.
+            unsafe { load(buf.as_ptr()) }
+        }
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn and(a: V, b: V) -> V {
+            _mm256_and_si256(a, b)
+        }
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn or(a: V, b: V) -> V {
+            _mm256_or_si256(a, b)
+        }
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn xor(a: V, b: V) -> V {
+            _mm256_xor_si256(a, b)
+        }
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn srli4(a: V) -> V {
+            _mm256_srli_epi16::<4>(a)
+        }
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn subs(a: V, b: V) -> V {
+            _mm256_subs_epu8(a, b)
+        }
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn shuffle(table: V, idx: V) -> V {
+            _mm256_shuffle_epi8(table, idx)
+        }
+        /// `alignr` works within 128-bit lanes, so it is given the lanes (prev.1, input.0) as
+        /// the bytes that shift in.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn prevs(input: V, prev: V) -> (V, V, V) {
+            let lanes = _mm256_permute2x128_si256::<0x21>(prev, input);
+            (
+                _mm256_alignr_epi8::<15>(input, lanes),
+                _mm256_alignr_epi8::<14>(input, lanes),
+                _mm256_alignr_epi8::<13>(input, lanes),
+            )
+        }
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn any(a: V) -> bool {
+            _mm256_testz_si256(a, a) == 0
+        }
+
+        validator!("avx2");
     }
 }
 
@@ -230,6 +390,19 @@ mod tests {
         let want = std::str::from_utf8(b).is_ok();
         assert_eq!(simdutf8::basic::from_utf8(b).is_ok(), want, "simdutf8 on {b:x?}");
         assert_eq!(super::is_valid(b), want, "is_valid on {b:x?}");
+        #[cfg(target_arch = "x86_64")]
+        {
+            use super::x86::{Level, avx2, avx512, level};
+
+            if level() == Level::Avx512 {
+                // SAFETY: the CPU has AVX-512BW.
+                assert_eq!(unsafe { avx512::is_valid(b) }, want, "avx512 on {b:x?}");
+            }
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2.
+                assert_eq!(unsafe { avx2::is_valid(b) }, want, "avx2 on {b:x?}");
+            }
+        }
         let prefix = std::str::from_utf8(b).map_or_else(|e| e.valid_up_to(), |_| b.len());
         assert_eq!(super::valid_prefix(b), prefix, "valid_prefix on {b:x?}");
     }
