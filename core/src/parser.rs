@@ -9,15 +9,16 @@
 //!   the WHATWG decoder does, and a line terminator can never be inside a multi-byte sequence,
 //!   so this equals decoding the whole stream first. Only complete lines are decoded, so a
 //!   character split across chunks decodes right.
-//! - UTF-8 is checked once per chunk, not per line: one validation pass (`utf8.rs`) over the chunk (from
-//!   the first byte the parser has not yet checked) tells which lines are valid, so most kept
+//! - UTF-8 is checked once per chunk, not per line: one pass of `utf8::valid_prefix` over the
+//!   chunk (from the first byte not yet checked) tells which lines are valid, so most kept
 //!   values need no check of their own. A line cut by the chunk's end is checked once too: its
 //!   head with this chunk and its tail with the next one (unless a character was cut).
 //! - Complete lines are processed as slices of the chunk. Only a trailing partial line is copied,
 //!   into a carry buffer bounded by `max_event_size`; a partial comment or unknown field is not
 //!   copied at all (the rest of it is skipped).
-//! - An event whose data is one line is emitted as a slice of the chunk that held the line
-//!   (`Bytes` refcount, no copy, no allocation). Any other event is copied once, into an
+//! - An event whose data is one line is emitted as a slice of the chunk that held the line (no
+//!   copy; the chunk's counts are taken in bulk by `text::Slicer`, so a chunk of many such events
+//!   costs one atomic add and one small allocation, not an atomic per event). Any other event is copied once, into an
 //!   exact-size buffer, at dispatch; the accumulation buffer is reused. The type `message` is
 //!   static; ids and custom types are slices of the chunk or reused from the previous event.
 //!   So a dispatched event costs at most one allocation, and the common one costs none.
@@ -26,6 +27,7 @@
 
 use bytes::Bytes;
 
+use crate::text::Slicer;
 use crate::{Error, ErrorKind, MessageEvent, Text, utf8};
 
 /// What the parser produces.
@@ -110,7 +112,7 @@ pub struct Parser {
 #[derive(Clone, Copy)]
 enum Src<'a> {
     /// Inside this chunk: kept values can be slices of it.
-    Chunk(&'a Bytes),
+    Chunk(&'a Slicer<'a>),
     /// In the carry buffer: kept values are copied.
     Carry,
 }
@@ -249,6 +251,7 @@ impl Parser {
 
     fn feed_inner(&mut self, chunk: &Bytes, emit: &mut impl FnMut(Item)) -> Result<(), Error> {
         let buf: &[u8] = chunk;
+        let slicer = Slicer::new(chunk);
         let len = buf.len();
         let mut pos = 0;
         if len == 0 {
@@ -333,7 +336,7 @@ impl Parser {
                     // `value` is the line after an ASCII prefix: valid if the line is.
                     let data = if utf8 || is_utf8(value) {
                         // SAFETY: just checked to be UTF-8.
-                        unsafe { Text::from_chunk_unchecked(chunk, value) }
+                        unsafe { slicer.text(value) }
                     } else {
                         lossy(value)
                     };
@@ -342,12 +345,12 @@ impl Parser {
                     continue;
                 }
                 self.line_utf8 = utf8;
-                self.push_data(Src::Chunk(chunk), value)?;
+                self.push_data(Src::Chunk(&slicer), value)?;
             } else if line.is_empty() {
-                self.dispatch(Src::Chunk(chunk), emit);
+                self.dispatch(Src::Chunk(&slicer), emit);
             } else {
                 self.line_utf8 = utf8;
-                self.process_line(Src::Chunk(chunk), line, emit)?;
+                self.process_line(Src::Chunk(&slicer), line, emit)?;
             }
             start = next;
         }
@@ -529,8 +532,8 @@ impl Parser {
     #[inline]
     fn push_data(&mut self, src: Src<'_>, value: &[u8]) -> Result<(), Error> {
         match (&self.data_state, src) {
-            (Data::None, Src::Chunk(chunk)) => {
-                let start = if value.is_empty() { 0 } else { offset_in(chunk, value) };
+            (Data::None, Src::Chunk(slicer)) => {
+                let start = if value.is_empty() { 0 } else { offset_in(slicer.chunk(), value) };
                 self.data_state = Data::OneHere { start, end: start + value.len() };
                 self.data_utf8 = self.line_utf8;
             }
@@ -540,12 +543,12 @@ impl Parser {
                 self.data.extend_from_slice(value);
                 self.data_state = Data::Many;
             }
-            (&Data::OneHere { start, end }, Src::Chunk(chunk)) => {
+            (&Data::OneHere { start, end }, Src::Chunk(slicer)) => {
                 if end - start + 1 + value.len() > self.max_event_size {
                     return Err(self.too_large_data());
                 }
                 self.data.clear();
-                self.data.extend_from_slice(&chunk[start..end]);
+                self.data.extend_from_slice(&slicer.chunk()[start..end]);
                 self.data.push(b'\n');
                 self.data.extend_from_slice(value);
                 self.data_state = Data::Many;
@@ -591,11 +594,11 @@ impl Parser {
             }
             Data::One(bytes) => to_text(bytes),
             Data::OneHere { start, end } => {
-                let Src::Chunk(chunk) = src else { unreachable!("a blank line is never carried") };
-                let value = &chunk[start..end];
+                let Src::Chunk(slicer) = src else { unreachable!("a blank line is never carried") };
+                let value = &slicer.chunk()[start..end];
                 if self.data_utf8 {
                     // SAFETY: checked while its line end was found.
-                    unsafe { Text::from_chunk_unchecked(chunk, value) }
+                    unsafe { slicer.text(value) }
                 } else {
                     decode_value(src, value)
                 }
@@ -645,7 +648,7 @@ fn decode_value(src: Src<'_>, value: &[u8]) -> Text {
     // SAFETY: just checked to be UTF-8.
     unsafe {
         match src {
-            Src::Chunk(chunk) => Text::from_chunk_unchecked(chunk, value),
+            Src::Chunk(slicer) => slicer.text(value),
             Src::Carry => Text::copy_unchecked(value),
         }
     }
