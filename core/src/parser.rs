@@ -17,11 +17,12 @@
 //!   into a carry buffer bounded by `max_event_size`; a partial comment or unknown field is not
 //!   copied at all (the rest of it is skipped).
 //! - An event whose data is one line is emitted as a slice of the chunk that held the line (no
-//!   copy; the chunk's counts are taken in bulk by `text::Slicer`, so a chunk of many such events
-//!   costs one atomic add and one small allocation, not an atomic per event). Any other event is copied once, into an
-//!   exact-size buffer, at dispatch; the accumulation buffer is reused. The type `message` is
-//!   static; ids and custom types are slices of the chunk or reused from the previous event.
-//!   So a dispatched event costs at most one allocation, and the common one costs none.
+//!   copy; `text::Slicer` takes the chunk's counts in bulk, so a chunk of many such events costs
+//!   one atomic add and one small allocation, and each event only its release). Any other event
+//!   is copied once, into an exact-size buffer, at dispatch; the accumulation buffer is reused.
+//!   The type `message` is static; ids and custom types are slices of the chunk or reused from
+//!   the previous event. So a dispatched event costs at most one allocation, and the common one
+//!   costs none.
 //!
 //! Kept values that are slices of a chunk keep that chunk's buffer alive while they live.
 
