@@ -132,17 +132,16 @@ mod x86 {
         max
     };
 
-    /// The algorithm over one vector width. The module that expands it defines `V` (the
-    /// vector), `W` (its width in bytes), `FEATURES`, and `table`, `splat`, `load`, `load_rest`,
-    /// `and`, `or`, `xor`, `srli4`, `subs`, `prevs` (prev1, prev2, prev3: the input shifted by
-    /// 1, 2, 3 bytes towards the end, the previous block's last bytes in front) and `any`.
+    /// The algorithm over one vector width, compiled for `$features`. The module that expands
+    /// it defines `V` (the vector), `W` (its width in bytes) and `table`, `splat`, `load`,
+    /// `load_rest`, `and`, `or`, `xor`, `srli4`, `subs`, `shuffle`, `prevs` (prev1, prev2,
+    /// prev3: the input shifted by 1, 2, 3 bytes towards the end, the previous block's last
+    /// bytes in front) and `any`.
     macro_rules! validator {
         ($features:literal) => {
             struct State {
                 prev: V,
                 error: V,
-                /// The last block left a character open.
-                incomplete: V,
                 t1h: V,
                 t1l: V,
                 t2h: V,
@@ -156,7 +155,6 @@ mod x86 {
                     State {
                         prev: splat(0),
                         error: splat(0),
-                        incomplete: splat(0),
                         t1h: table(&BYTE_1_HIGH),
                         t1l: table(&BYTE_1_LOW),
                         t2h: table(&BYTE_2_HIGH),
@@ -183,7 +181,6 @@ mod x86 {
                     let fourth = subs(prev3, splat(0x70));
                     let must23 = and(or(third, fourth), splat(0x80));
                     self.error = or(self.error, xor(must23, special));
-                    self.incomplete = subs(input, self.max);
                     self.prev = input;
                 }
             }
@@ -203,8 +200,10 @@ mod x86 {
                     // The bytes past the end read as zeros (ASCII).
                     state.block(load_rest(rest));
                 }
-                // The last block's `incomplete` was checked by no later block.
-                !any(or(state.error, state.incomplete))
+                // A character the last block left open (each earlier block's were checked by
+                // the next one; a zero-padded last block leaves none).
+                let incomplete = subs(state.prev, state.max);
+                !any(or(state.error, incomplete))
             }
         };
     }
