@@ -6,8 +6,8 @@
 //! - no branch that skips ASCII blocks: on such text it is mispredicted about every other
 //!   block, which costs more than checking the block (1 KB JSON corpus with AVX-512:
 //!   11 → 23 GB/s);
-//! - 64 bytes per instruction where the CPU has AVX-512BW (a masked load reads a chunk's last
-//!   partial block), else 32 with AVX2.
+//! - 64 bytes per instruction where the CPU has AVX-512BW (Ice Lake, Zen 4 and later; a masked
+//!   load reads a chunk's last partial block), else 32 with AVX2.
 //!
 //! Other CPUs and architectures use `simdutf8`. The answer is the same either way: the tests
 //! below check every implementation the CPU can run against the standard library.
@@ -58,8 +58,12 @@ mod x86 {
         const LEVELS: [Level; 3] = [Level::Avx512, Level::Avx2, Level::Other];
         match LEVEL.load(Ordering::Relaxed) {
             0 => {
+                // AVX-512 only from Ice Lake and Zen 4 on (VBMI2 tells them apart from
+                // Skylake-SP, which lowers the core's clock while it runs 512-bit code, slowing
+                // everything else on it): as simdutf chooses.
                 let level = if std::is_x86_feature_detected!("avx512f")
                     && std::is_x86_feature_detected!("avx512bw")
+                    && std::is_x86_feature_detected!("avx512vbmi2")
                 {
                     Level::Avx512
                 } else if std::is_x86_feature_detected!("avx2") {
