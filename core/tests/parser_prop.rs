@@ -127,6 +127,12 @@ const PIECES: &[&[u8]] = &[
     b"data: tok\n\n",
     b"event: up\ndata: 1\n\n",
     b"id: 5\n",
+    // Values longer than a `Text` holds inline (slices of the chunk that share it), with
+    // characters across the validator's 32- and 64-byte blocks.
+    b"data: {\"choices\":[{\"delta\":{\"content\":\" word\"}}]}\n\n",
+    "data: àéîõü…😀 ひらがな — ünïcödé over a block boundary 😀😀😀 ok\n\n".as_bytes(),
+    b"id: 0123456789abcdef0123456789abcdef\n",
+    b"event: a-custom-event-type-name-that-is-long\n",
 ];
 
 fn body() -> impl Strategy<Value = Vec<u8>> {
