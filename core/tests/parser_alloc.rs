@@ -97,6 +97,27 @@ fn one_line_events_in_chunk_allocate_nothing() {
     }
 }
 
+/// Values longer than a `Text` holds inline are slices of the chunk that share it: the first
+/// one a plain slice, the others one shared `Chunk` for the whole chunk (one allocation), its
+/// counts taken in bulk. Not one allocation, nor one count, per event.
+#[test]
+fn long_one_line_events_in_chunk_allocate_once_per_chunk() {
+    const LLM: &str = "data: {\"choices\":[{\"delta\":{\"content\":\" word\"}}]}";
+    let cases: [(&str, fn(usize) -> String); 3] = [
+        ("LLM token", |_| format!("{LLM}\n\n")),
+        ("CRLF", |_| format!("{LLM}\r\n\r\n")),
+        ("changing long ids", |i| format!("id: {i:036}\ndata: x\n\n")),
+    ];
+    for (name, event) in cases {
+        let mut p = warm_parser();
+        let (a, n) = count(&mut p, &[shared((0..1000).map(event).collect())]);
+        assert_eq!((a, n), (1, 1000), "{name}");
+        // A chunk with a single long value: a plain slice, nothing allocated.
+        let (a, n) = count(&mut p, &[shared(event(1000))]);
+        assert_eq!((a, n), (0, 1), "{name}, alone in its chunk");
+    }
+}
+
 #[test]
 fn changing_ids_allocate_nothing() {
     let mut p = warm_parser();
