@@ -97,13 +97,16 @@ fn one_line_events_in_chunk_allocate_nothing() {
     }
 }
 
+/// The `i`-th event of a corpus.
+type Corpus = fn(usize) -> String;
+
 /// Values longer than a `Text` holds inline are slices of the chunk that share it: the first
 /// one a plain slice, the others one shared `Chunk` for the whole chunk (one allocation), its
 /// counts taken in bulk. Not one allocation, nor one count, per event.
 #[test]
 fn long_one_line_events_in_chunk_allocate_once_per_chunk() {
     const LLM: &str = "data: {\"choices\":[{\"delta\":{\"content\":\" word\"}}]}";
-    let cases: [(&str, fn(usize) -> String); 3] = [
+    let cases: [(&str, Corpus); 3] = [
         ("LLM token", |_| format!("{LLM}\n\n")),
         ("CRLF", |_| format!("{LLM}\r\n\r\n")),
         ("changing long ids", |i| format!("id: {i:036}\ndata: x\n\n")),
