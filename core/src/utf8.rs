@@ -63,6 +63,7 @@ mod x86 {
                 // everything else on it): as simdutf chooses.
                 let level = if std::is_x86_feature_detected!("avx512f")
                     && std::is_x86_feature_detected!("avx512bw")
+                    && std::is_x86_feature_detected!("avx512vbmi")
                     && std::is_x86_feature_detected!("avx512vbmi2")
                 {
                     Level::Avx512
@@ -137,10 +138,11 @@ mod x86 {
     };
 
     /// The algorithm over one vector width, compiled for `$features`. The module that expands
-    /// it defines `V` (the vector), `W` (its width in bytes) and `table`, `splat`, `load`,
-    /// `load_rest`, `and`, `or`, `xor`, `srli4`, `subs`, `shuffle`, `prevs` (prev1, prev2,
-    /// prev3: the input shifted by 1, 2, 3 bytes towards the end, the previous block's last
-    /// bytes in front) and `any`.
+    /// it defines `V` (the vector), `W` (its width in bytes) and `table_high`/`by_high` and
+    /// `table_low`/`by_low` (a 16-entry table, looked up by each byte's high or low nibble),
+    /// `splat`, `load`, `load_rest`, `and`, `or`, `xor`, `subs`, `prevs` (prev1, prev2, prev3:
+    /// the input shifted by 1, 2, 3 bytes towards the end, the previous block's last bytes in
+    /// front) and `any`.
     macro_rules! validator {
         ($features:literal) => {
             struct State {
@@ -159,9 +161,9 @@ mod x86 {
                     State {
                         prev: splat(0),
                         error: splat(0),
-                        t1h: table(&BYTE_1_HIGH),
-                        t1l: table(&BYTE_1_LOW),
-                        t2h: table(&BYTE_2_HIGH),
+                        t1h: table_high(&BYTE_1_HIGH),
+                        t1l: table_low(&BYTE_1_LOW),
+                        t2h: table_high(&BYTE_2_HIGH),
                         // SAFETY: reads the last `W` bytes of the table.
                         max: unsafe { load(INCOMPLETE_ABOVE[64 - W..].as_ptr()) },
                     }
@@ -172,11 +174,10 @@ mod x86 {
                 #[inline]
                 #[target_feature(enable = $features)]
                 fn block(&mut self, input: V) {
-                    let nib = splat(0x0F);
                     let (prev1, prev2, prev3) = prevs(input, self.prev);
-                    let b1h = shuffle(self.t1h, and(srli4(prev1), nib));
-                    let b1l = shuffle(self.t1l, and(prev1, nib));
-                    let b2h = shuffle(self.t2h, and(srli4(input), nib));
+                    let b1h = by_high(self.t1h, prev1);
+                    let b1l = by_low(self.t1l, prev1);
+                    let b2h = by_high(self.t2h, input);
                     let special = and(and(b1h, b1l), b2h);
                     // The third and fourth bytes of 3- and 4-byte characters must be
                     // continuations (bit 7 of these differences is set exactly after
@@ -219,67 +220,78 @@ mod x86 {
         type V = __m512i;
         const W: usize = 64;
 
-        /// A 16-byte table in each 128-bit lane (`vpshufb` looks up within lanes).
+        /// A 64-entry table for `vpermb`, which looks up by the low six bits of each byte: `t`
+        /// by those bits' top four (`by_high` shifts each byte right by two) ...
         #[inline]
-        #[target_feature(enable = "avx512f,avx512bw")]
-        fn table(t: &[u8; 16]) -> V {
-            // SAFETY: reads the 16 bytes of `t`.
-            _mm512_broadcast_i32x4(unsafe { _mm_loadu_si128(t.as_ptr().cast()) })
+        #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+        fn table_high(t: &[u8; 16]) -> V {
+            let wide: [u8; 64] = std::array::from_fn(|i| t[i >> 2]);
+            // SAFETY: reads the 64 bytes of `wide`.
+            unsafe { _mm512_loadu_si512(wide.as_ptr().cast()) }
+        }
+        /// ... or by their low four (no mask needed: `vpermb` ignores the top two bits).
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+        fn table_low(t: &[u8; 16]) -> V {
+            let wide: [u8; 64] = std::array::from_fn(|i| t[i & 15]);
+            // SAFETY: reads the 64 bytes of `wide`.
+            unsafe { _mm512_loadu_si512(wide.as_ptr().cast()) }
+        }
+        /// A 16-bit shift: the bits shifted in from the next byte land in the top two, ignored.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+        fn by_high(table: V, v: V) -> V {
+            _mm512_permutexvar_epi8(_mm512_srli_epi16::<2>(v), table)
         }
         #[inline]
-        #[target_feature(enable = "avx512f,avx512bw")]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+        fn by_low(table: V, v: V) -> V {
+            _mm512_permutexvar_epi8(v, table)
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
         fn splat(x: u8) -> V {
             _mm512_set1_epi8(x as i8)
         }
         /// # Safety
         /// `p` must be readable for `W` bytes.
         #[inline]
-        #[target_feature(enable = "avx512f,avx512bw")]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
         unsafe fn load(p: *const u8) -> V {
             // SAFETY: the caller's.
             unsafe { _mm512_loadu_si512(p.cast()) }
         }
         /// Fewer than `W` bytes, zeros after them: a masked load does not touch the rest.
         #[inline]
-        #[target_feature(enable = "avx512f,avx512bw")]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
         fn load_rest(rest: &[u8]) -> V {
             // SAFETY: the mask selects the `rest.len()` (< 64) bytes of `rest` only.
             unsafe { _mm512_maskz_loadu_epi8((1u64 << rest.len()) - 1, rest.as_ptr().cast()) }
         }
         #[inline]
-        #[target_feature(enable = "avx512f,avx512bw")]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
         fn and(a: V, b: V) -> V {
             _mm512_and_si512(a, b)
         }
         #[inline]
-        #[target_feature(enable = "avx512f,avx512bw")]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
         fn or(a: V, b: V) -> V {
             _mm512_or_si512(a, b)
         }
         #[inline]
-        #[target_feature(enable = "avx512f,avx512bw")]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
         fn xor(a: V, b: V) -> V {
             _mm512_xor_si512(a, b)
         }
         #[inline]
-        #[target_feature(enable = "avx512f,avx512bw")]
-        fn srli4(a: V) -> V {
-            _mm512_srli_epi16::<4>(a)
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f,avx512bw")]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
         fn subs(a: V, b: V) -> V {
             _mm512_subs_epu8(a, b)
-        }
-        #[inline]
-        #[target_feature(enable = "avx512f,avx512bw")]
-        fn shuffle(table: V, idx: V) -> V {
-            _mm512_shuffle_epi8(table, idx)
         }
         /// `alignr` works within 128-bit lanes, so it is given the lanes (prev.3, input.0,
         /// input.1, input.2) as the bytes that shift in.
         #[inline]
-        #[target_feature(enable = "avx512f,avx512bw")]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
         fn prevs(input: V, prev: V) -> (V, V, V) {
             let idx = _mm512_set_epi64(13, 12, 11, 10, 9, 8, 7, 6);
             let lanes = _mm512_permutex2var_epi64(prev, idx, input);
@@ -290,12 +302,12 @@ mod x86 {
             )
         }
         #[inline]
-        #[target_feature(enable = "avx512f,avx512bw")]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
         fn any(a: V) -> bool {
             _mm512_test_epi8_mask(a, a) != 0
         }
 
-        validator!("avx512f,avx512bw");
+        validator!("avx512f,avx512bw,avx512vbmi");
     }
 
     pub(super) mod avx2 {
@@ -308,9 +320,25 @@ mod x86 {
         /// A 16-byte table in each 128-bit lane (`vpshufb` looks up within lanes).
         #[inline]
         #[target_feature(enable = "avx2")]
-        fn table(t: &[u8; 16]) -> V {
+        fn table_high(t: &[u8; 16]) -> V {
             // SAFETY: reads the 16 bytes of `t`.
             _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(t.as_ptr().cast()) })
+        }
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn table_low(t: &[u8; 16]) -> V {
+            table_high(t)
+        }
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn by_high(table: V, v: V) -> V {
+            by_low(table, _mm256_srli_epi16::<4>(v))
+        }
+        /// `vpshufb` zeroes where the index has its top bit set: the nibble is masked.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn by_low(table: V, v: V) -> V {
+            _mm256_shuffle_epi8(table, _mm256_and_si256(v, splat(0x0F)))
         }
         #[inline]
         #[target_feature(enable = "avx2")]
@@ -351,18 +379,8 @@ mod x86 {
         }
         #[inline]
         #[target_feature(enable = "avx2")]
-        fn srli4(a: V) -> V {
-            _mm256_srli_epi16::<4>(a)
-        }
-        #[inline]
-        #[target_feature(enable = "avx2")]
         fn subs(a: V, b: V) -> V {
             _mm256_subs_epu8(a, b)
-        }
-        #[inline]
-        #[target_feature(enable = "avx2")]
-        fn shuffle(table: V, idx: V) -> V {
-            _mm256_shuffle_epi8(table, idx)
         }
         /// `alignr` works within 128-bit lanes, so it is given the lanes (prev.1, input.0) as
         /// the bytes that shift in.
