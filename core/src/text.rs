@@ -339,7 +339,7 @@ impl<'a> Slicer<'a> {
     /// The UTF-8 bytes `value`, a part of the chunk (or empty), as a `Text`.
     ///
     /// # Safety
-    /// `value` must be valid UTF-8.
+    /// `value` must be valid UTF-8, and a part of the chunk if longer than `INLINE_CAP`.
     #[inline(always)]
     pub(crate) unsafe fn text(&self, value: &[u8]) -> Text {
         if value.len() <= INLINE_CAP {
