@@ -53,5 +53,6 @@ bench: ## benchmarks against the peers; results in bench/RESULTS.md
 	$(CARGO) build --release -p testserver
 	$(CARGO) bench -p eventsource-bench --bench parser -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) run --profile bench -p eventsource-bench --bin alloc_count
+	$(CARGO) build --profile bench -p eventsource-bench --bin tls_front
 	$(CARGO) run --profile bench -p eventsource-bench --bin e2e -- --runs 3 --idle 10000
 	@for f in $(FACES); do $(MAKE) -C $$f bench || exit 1; done

@@ -123,11 +123,18 @@ fn main() {
     if idle > 0 {
         println!("\n| idle open sources | client | RSS per source |\n|---|---|---:|");
         let url = format!("{}/stream?count=1&hold=1", server.base);
-        println!("| {idle} | ours | {:.1} KiB |", idle_ours(&url, idle));
+        println!("| {idle} | ours | {:.1} KiB |", idle_ours(&url, idle, Options::default()));
         println!(
             "| {idle} | reqwest-eventsource | {:.1} KiB |",
             idle_reqwest_eventsource(&url, idle)
         );
+        // Over TLS, through a TLS front in its own process (which holds two sockets a source:
+        // half as many sources keep it under the open-files limit).
+        let front = TestServer::tls_front(&server.base);
+        let url = format!("{}/stream?count=1&hold=1", front.base);
+        let k = idle / 2;
+        let tls = idle_ours(&url, k, Options::default().accept_invalid_certs(true));
+        println!("| {k} | ours, HTTPS (rustls) | {tls:.1} KiB |");
     }
 }
 
@@ -297,11 +304,12 @@ fn rss_kib() -> f64 {
 }
 
 /// RSS growth per source for `k` sources that each got their one event and now sit idle.
-fn idle_ours(url: &str, k: usize) -> f64 {
-    let warm = EventSource::new(url).expect("source");
+fn idle_ours(url: &str, k: usize, options: Options) -> f64 {
+    let warm = EventSource::with_options(url, options.clone()).expect("source");
     let _ = warm.recv_timeout(Some(Duration::from_secs(5)));
     let before = rss_kib();
-    let sources: Vec<_> = (0..k).map(|_| EventSource::new(url).expect("source")).collect();
+    let sources: Vec<_> =
+        (0..k).map(|_| EventSource::with_options(url, options.clone()).expect("source")).collect();
     let mut buf = Vec::new();
     let (mut messages, mut errors) = (0, 0);
     for es in &sources {
@@ -373,14 +381,27 @@ impl TestServer {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let bin = std::env::var("TESTSERVER")
             .unwrap_or_else(|_| root.join("target/release/testserver").display().to_string());
-        let mut child = Command::new(&bin)
-            .arg("--exit-on-eof")
+        TestServer::spawn(
+            Command::new(&bin).arg("--exit-on-eof"),
+            "cargo build --release -p testserver",
+        )
+    }
+
+    /// `tls_front` (built beside this binary) in front of the testserver at `base`.
+    fn tls_front(base: &str) -> TestServer {
+        let bin = std::env::current_exe().expect("own path").with_file_name("tls_front");
+        let backend = base.trim_start_matches("http://");
+        let hint = "cargo build --profile bench -p eventsource-bench --bin tls_front";
+        TestServer::spawn(Command::new(bin).arg(backend), hint)
+    }
+
+    /// A server that prints `listening on URL` and exits when its standard input closes.
+    fn spawn(cmd: &mut Command, hint: &str) -> TestServer {
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start {bin} (cargo build --release -p testserver): {e}")
-            });
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?} ({hint}): {e}"));
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let base = line.trim().trim_start_matches("listening on ").to_owned();
