@@ -137,6 +137,20 @@ mod x86 {
         max
     };
 
+    /// How far ahead of the block being checked its bytes are asked for. A chunk that is not in
+    /// the cache (a large read, a buffer filled a while ago) otherwise waits for memory at every
+    /// 4 KiB page, where the hardware prefetcher stops: 1 KB JSON in 4 KiB chunks 1.70–1.74× →
+    /// 1.87–1.90× `sse-stream`. Where the chunk is cached it costs one instruction a block.
+    const PREFETCH_AHEAD: usize = 1024;
+
+    /// A hint to load the cache line at `p` (any address: a prefetch never faults).
+    #[inline(always)]
+    fn prefetch(p: *const u8) {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: a prefetch reads nothing and never faults; SSE is in every x86-64 CPU.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) };
+    }
+
     /// The algorithm over one vector width, compiled for `$features`. The module that expands
     /// it defines `V` (the vector), `W` (its width in bytes) and `table_high`/`by_high` and
     /// `table_low`/`by_low` (a 16-entry table, looked up by each byte's high or low nibble),
@@ -197,6 +211,7 @@ mod x86 {
                 let mut state = State::new();
                 let mut blocks = b.chunks_exact(W);
                 for block in &mut blocks {
+                    prefetch(block.as_ptr().wrapping_add(PREFETCH_AHEAD));
                     // SAFETY: `block` is `W` bytes.
                     state.block(unsafe { load(block.as_ptr()) });
                 }
