@@ -41,7 +41,7 @@ fn valid_prefix_slow(b: &[u8]) -> usize {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::sync::OnceLock;
 
     #[derive(Clone, Copy, PartialEq, Eq, Debug)]
     pub(super) enum Level {
@@ -50,33 +50,26 @@ mod x86 {
         Other,
     }
 
-    /// The CPU's level, detected once: 0 = not yet, else `1 + level as u8`.
-    static LEVEL: AtomicU8 = AtomicU8::new(0);
-
+    /// The CPU's level, detected once.
     #[inline]
     pub(super) fn level() -> Level {
-        const LEVELS: [Level; 3] = [Level::Avx512, Level::Avx2, Level::Other];
-        match LEVEL.load(Ordering::Relaxed) {
-            0 => {
-                // AVX-512 only from Ice Lake and Zen 4 on (VBMI2 tells them apart from
-                // Skylake-SP, which lowers the core's clock while it runs 512-bit code, slowing
-                // everything else on it): as simdutf chooses.
-                let level = if std::is_x86_feature_detected!("avx512f")
-                    && std::is_x86_feature_detected!("avx512bw")
-                    && std::is_x86_feature_detected!("avx512vbmi")
-                    && std::is_x86_feature_detected!("avx512vbmi2")
-                {
-                    Level::Avx512
-                } else if std::is_x86_feature_detected!("avx2") {
-                    Level::Avx2
-                } else {
-                    Level::Other
-                };
-                LEVEL.store(1 + level as u8, Ordering::Relaxed);
-                level
+        static LEVEL: OnceLock<Level> = OnceLock::new();
+        *LEVEL.get_or_init(|| {
+            // AVX-512 only from Ice Lake and Zen 4 on (VBMI2 tells them apart from Skylake-SP,
+            // which lowers the core's clock while it runs 512-bit code, slowing everything else
+            // on it): as simdutf chooses.
+            if std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx512vbmi")
+                && std::is_x86_feature_detected!("avx512vbmi2")
+            {
+                Level::Avx512
+            } else if std::is_x86_feature_detected!("avx2") {
+                Level::Avx2
+            } else {
+                Level::Other
             }
-            n => LEVELS[usize::from(n - 1)],
-        }
+        })
     }
 
     // The error bits of a byte pair (the previous byte, this byte), as in simdjson.
