@@ -8,8 +8,11 @@
 //!
 //! The parser ([`parser::Parser`]) is usable on its own, without the `client` feature.
 
+#[cfg(target_arch = "x86_64")]
+mod cpu;
 mod error;
 mod event;
+mod lines;
 #[cfg(feature = "client")]
 mod options;
 pub mod parser;

@@ -28,6 +28,7 @@
 
 use bytes::Bytes;
 
+use crate::lines::{EolScan, find_eol};
 use crate::text::Slicer;
 use crate::{Error, ErrorKind, MessageEvent, Text, utf8};
 
@@ -288,11 +289,7 @@ impl Parser {
 
         // The line the previous chunk left open ends at `open_eol` (`None`: not in this chunk).
         let open = self.skipping || !self.carry.is_empty();
-        let open_eol = if open {
-            memchr::memchr2(b'\n', b'\r', &buf[pos..]).map(|off| pos + off)
-        } else {
-            None
-        };
+        let open_eol = if open { find_eol(&buf[pos..]).map(|off| pos + off) } else { None };
         // One UTF-8 check for the chunk: `buf[vfrom..vto]` is valid. It starts at `pos` (a line
         // start, or the tail of a carried line whose head is valid and ends at a character
         // boundary), else after the open line (checked on its own at use).
@@ -707,100 +704,6 @@ fn is_utf8(b: &[u8]) -> bool {
     }
 }
 
-/// Finds the line endings (CR or LF) of one chunk, in order, 64 bytes at a time.
-///
-/// Why a window and not a search per line: most lines are short (a blank line is one byte, an
-/// LLM token line ~50), and a search per line pays its set-up and a hard-to-predict loop exit
-/// on every line. One compare of a 64-byte window gives a bit mask of its line endings, and
-/// each line ending in it then costs a `trailing_zeros`. A line that runs past two windows is
-/// long: the rest of it is searched with `memchr2`.
-struct EolScan<'a> {
-    buf: &'a [u8],
-    /// The window's first byte.
-    at: usize,
-    /// Bit `i` set: `buf[at + i]` is CR or LF (only bits of bytes inside `buf`).
-    mask: u64,
-}
-
-impl<'a> EolScan<'a> {
-    #[inline]
-    fn new(buf: &'a [u8]) -> EolScan<'a> {
-        EolScan { buf, at: 0, mask: eol_mask(buf) }
-    }
-
-    /// The first line ending at or after `from` (`from >= ` every earlier answer's position).
-    #[inline(always)]
-    fn next(&mut self, from: usize) -> Option<usize> {
-        let rel = from.wrapping_sub(self.at);
-        if rel < 64 {
-            let m = self.mask & (u64::MAX << rel);
-            if m != 0 {
-                return Some(self.at + m.trailing_zeros() as usize);
-            }
-        }
-        // The next window: from `from`, or right after this one.
-        let from = from.max(self.at + 64);
-        if from >= self.buf.len() {
-            return None;
-        }
-        self.at = from;
-        self.mask = eol_mask(&self.buf[from..]);
-        if self.mask != 0 {
-            return Some(from + self.mask.trailing_zeros() as usize);
-        }
-        self.long_line(from + 64)
-    }
-
-    /// No line ending in the 64 bytes before `after`: a long line. The rest of it is searched
-    /// with `memchr2`, and the window put at its end.
-    #[inline(never)]
-    fn long_line(&mut self, after: usize) -> Option<usize> {
-        let eol = after + memchr::memchr2(b'\n', b'\r', self.buf.get(after..)?)?;
-        self.at = eol;
-        self.mask = eol_mask(&self.buf[eol..]);
-        Some(eol)
-    }
-}
-
-/// The CR/LF bit mask of the first 64 bytes of `b` (of all of `b` if shorter).
-#[cfg(target_arch = "x86_64")]
-#[inline]
-fn eol_mask(b: &[u8]) -> u64 {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-    };
-    if b.len() < 64 {
-        return eol_mask_short(b);
-    }
-    // SAFETY: SSE2 is always available on x86-64; the four loads read `b[..64]`.
-    unsafe {
-        let lf = _mm_set1_epi8(b'\n' as i8);
-        let cr = _mm_set1_epi8(b'\r' as i8);
-        let quarter = |i: usize| {
-            let v = _mm_loadu_si128(b.as_ptr().add(16 * i).cast::<__m128i>());
-            let m = _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr));
-            u64::from(_mm_movemask_epi8(m) as u16) << (16 * i)
-        };
-        quarter(0) | quarter(1) | quarter(2) | quarter(3)
-    }
-}
-
-/// The CR/LF bit mask of the first 64 bytes of `b` (of all of `b` if shorter).
-#[cfg(not(target_arch = "x86_64"))]
-#[inline]
-fn eol_mask(b: &[u8]) -> u64 {
-    eol_mask_short(b)
-}
-
-/// `eol_mask` byte by byte: the last window of a chunk, or no SIMD.
-#[cold]
-fn eol_mask_short(b: &[u8]) -> u64 {
-    b.iter()
-        .take(64)
-        .enumerate()
-        .fold(0, |m, (i, &c)| m | (u64::from(c == b'\n' || c == b'\r') << i))
-}
-
 /// Whether a line starting with `prefix` can be a `data`, `event`, `id` or `retry` field.
 /// Depends only on the first colon, or on the first `LONGEST_FIELD + 1` bytes when there is no
 /// colon, so it gives the same answer for any longer prefix of the same line.
@@ -813,36 +716,6 @@ fn line_may_be_field(prefix: &[u8]) -> bool {
                     || b"event".starts_with(prefix)
                     || b"id".starts_with(prefix)
                     || b"retry".starts_with(prefix))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::EolScan;
-
-    /// Every CR and LF, in order, for lines of every length from 0 to 200 (a window is 64
-    /// bytes: lines that end in the same window, the next one, or after a `memchr2` search)
-    /// and for every start offset into the buffer's first window.
-    #[test]
-    fn eol_scan_finds_every_line_ending() {
-        let mut buf = Vec::new();
-        for (i, len) in (0..200).chain((0..200).rev()).enumerate() {
-            buf.extend(std::iter::repeat_n(b'x', len));
-            buf.push(if i % 3 == 0 { b'\r' } else { b'\n' });
-        }
-        for first in 0..70 {
-            let buf = &buf[first..];
-            let want: Vec<usize> =
-                (0..buf.len()).filter(|&i| buf[i] == b'\n' || buf[i] == b'\r').collect();
-            let mut scan = EolScan::new(buf);
-            let mut got = Vec::new();
-            let mut from = 0;
-            while let Some(eol) = scan.next(from) {
-                got.push(eol);
-                from = eol + 1;
-            }
-            assert_eq!(got, want, "from offset {first}");
         }
     }
 }

@@ -16,12 +16,12 @@
 #[inline]
 pub(crate) fn is_valid(b: &[u8]) -> bool {
     #[cfg(target_arch = "x86_64")]
-    match x86::level() {
+    match crate::cpu::level() {
         // SAFETY: the CPU has the features each function is compiled for.
-        x86::Level::Avx512 => return unsafe { x86::avx512::is_valid(b) },
+        crate::cpu::Level::Avx512 => return unsafe { x86::avx512::is_valid(b) },
         // SAFETY: as above.
-        x86::Level::Avx2 => return unsafe { x86::avx2::is_valid(b) },
-        x86::Level::Other => {}
+        crate::cpu::Level::Avx2 => return unsafe { x86::avx2::is_valid(b) },
+        crate::cpu::Level::Other => {}
     }
     simdutf8::basic::from_utf8(b).is_ok()
 }
@@ -41,37 +41,6 @@ fn valid_prefix_slow(b: &[u8]) -> usize {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use std::sync::OnceLock;
-
-    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-    pub(super) enum Level {
-        Avx512,
-        Avx2,
-        Other,
-    }
-
-    /// The CPU's level, detected once.
-    #[inline]
-    pub(super) fn level() -> Level {
-        static LEVEL: OnceLock<Level> = OnceLock::new();
-        *LEVEL.get_or_init(|| {
-            // AVX-512 only from Ice Lake and Zen 4 on (VBMI2 tells them apart from Skylake-SP,
-            // which lowers the core's clock while it runs 512-bit code, slowing everything else
-            // on it): as simdutf chooses.
-            if std::is_x86_feature_detected!("avx512f")
-                && std::is_x86_feature_detected!("avx512bw")
-                && std::is_x86_feature_detected!("avx512vbmi")
-                && std::is_x86_feature_detected!("avx512vbmi2")
-            {
-                Level::Avx512
-            } else if std::is_x86_feature_detected!("avx2") {
-                Level::Avx2
-            } else {
-                Level::Other
-            }
-        })
-    }
-
     // The error bits of a byte pair (the previous byte, this byte), as in simdjson.
     const TOO_SHORT: u8 = 1 << 0; // 11______ followed by 0_______ or 11______
     const TOO_LONG: u8 = 1 << 1; // 0_______ followed by 10______
@@ -421,7 +390,8 @@ mod tests {
         assert_eq!(super::is_valid(b), want, "is_valid on {b:x?}");
         #[cfg(target_arch = "x86_64")]
         {
-            use super::x86::{Level, avx2, avx512, level};
+            use super::x86::{avx2, avx512};
+            use crate::cpu::{Level, level};
 
             if level() == Level::Avx512 {
                 // SAFETY: the CPU has AVX-512BW.
