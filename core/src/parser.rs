@@ -114,7 +114,7 @@ pub struct Parser {
 #[derive(Clone, Copy)]
 enum Src<'a> {
     /// Inside this chunk: kept values can be slices of it.
-    Chunk(&'a Slicer<'a>),
+    Chunk(&'a Slicer),
     /// In the carry buffer: kept values are copied.
     Carry,
 }
@@ -240,9 +240,10 @@ impl Parser {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let r = self.feed_inner(&chunk, emit);
+        let slicer = Slicer::new(chunk);
+        let r = self.feed_inner(&slicer, emit);
         if let Data::OneHere { start, end } = self.data_state {
-            self.data_state = Data::One(chunk.slice(start..end));
+            self.data_state = Data::One(slicer.slice(start..end));
             self.borrowed = true;
         }
         if let Err(e) = &r {
@@ -251,9 +252,8 @@ impl Parser {
         r
     }
 
-    fn feed_inner(&mut self, chunk: &Bytes, emit: &mut impl FnMut(Item)) -> Result<(), Error> {
-        let buf: &[u8] = chunk;
-        let slicer = Slicer::new(chunk);
+    fn feed_inner(&mut self, slicer: &Slicer, emit: &mut impl FnMut(Item)) -> Result<(), Error> {
+        let buf = slicer.bytes();
         let len = buf.len();
         let mut pos = 0;
         if len == 0 {
@@ -343,12 +343,12 @@ impl Parser {
                     continue;
                 }
                 self.line_utf8 = utf8;
-                self.push_data(Src::Chunk(&slicer), value)?;
+                self.push_data(Src::Chunk(slicer), value)?;
             } else if line.is_empty() {
-                self.dispatch(Src::Chunk(&slicer), emit);
+                self.dispatch(Src::Chunk(slicer), emit);
             } else {
                 self.line_utf8 = utf8;
-                self.process_line(Src::Chunk(&slicer), line, emit)?;
+                self.process_line(Src::Chunk(slicer), line, emit)?;
             }
             start = next;
         }
@@ -531,7 +531,7 @@ impl Parser {
     fn push_data(&mut self, src: Src<'_>, value: &[u8]) -> Result<(), Error> {
         match (&self.data_state, src) {
             (Data::None, Src::Chunk(slicer)) => {
-                let start = if value.is_empty() { 0 } else { offset_in(slicer.chunk(), value) };
+                let start = if value.is_empty() { 0 } else { offset_in(slicer.bytes(), value) };
                 self.data_state = Data::OneHere { start, end: start + value.len() };
                 self.data_utf8 = self.line_utf8;
             }
@@ -546,7 +546,7 @@ impl Parser {
                     return Err(self.too_large_data());
                 }
                 self.data.clear();
-                self.data.extend_from_slice(&slicer.chunk()[start..end]);
+                self.data.extend_from_slice(&slicer.bytes()[start..end]);
                 self.data.push(b'\n');
                 self.data.extend_from_slice(value);
                 self.data_state = Data::Many;
@@ -593,7 +593,7 @@ impl Parser {
             Data::One(bytes) => to_text(bytes),
             Data::OneHere { start, end } => {
                 let Src::Chunk(slicer) = src else { unreachable!("a blank line is never carried") };
-                let value = &slicer.chunk()[start..end];
+                let value = &slicer.bytes()[start..end];
                 if self.data_utf8 {
                     // SAFETY: checked while its line end was found.
                     unsafe { slicer.text(value) }
@@ -667,7 +667,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 
 /// Where `part` (a non-empty slice of `chunk`) starts in it.
 #[inline]
-fn offset_in(chunk: &Bytes, part: &[u8]) -> usize {
+fn offset_in(chunk: &[u8], part: &[u8]) -> usize {
     let off = (part.as_ptr() as usize).wrapping_sub(chunk.as_ptr() as usize);
     debug_assert!(off + part.len() <= chunk.len());
     off

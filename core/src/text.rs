@@ -213,18 +213,16 @@ impl Text {
         if bytes.len() <= INLINE_CAP { Text::inline(&bytes) } else { Text(Repr::Bytes(bytes)) }
     }
 
-    /// The UTF-8 bytes `value`, a part of `chunk` (or empty): copied inline when short, else a slice of
-    /// `chunk` (no copy; no `Bytes` is made or dropped for a short value).
+    /// The short UTF-8 bytes `value` (at most [`INLINE_CAP`]), a part of `chunk` (or empty),
+    /// copied inline.
     ///
     /// # Safety
     /// `value` must be valid UTF-8.
     #[inline]
-    pub(crate) unsafe fn from_chunk_unchecked(chunk: &Bytes, value: &[u8]) -> Text {
+    unsafe fn inline_from_chunk_unchecked(chunk: &[u8], value: &[u8]) -> Text {
         debug_assert!(std::str::from_utf8(value).is_ok());
         let len = value.len();
-        if len > INLINE_CAP {
-            return Text(Repr::Bytes(chunk.slice_ref(value)));
-        }
+        debug_assert!(len <= INLINE_CAP);
         let (base, at) = (chunk.as_ptr() as usize, value.as_ptr() as usize);
         if at >= base && at + INLINE_CAP <= base + chunk.len() {
             // Three word loads from the chunk: the bytes after the value are inside it, and
@@ -307,8 +305,16 @@ impl Text {
 /// The first long value is a plain `Bytes` slice (a chunk with one event, as live servers send,
 /// costs what it did); from the second on, the long values share one [`Chunk`] whose counts are
 /// taken [`BULK`] at a time, and the unused ones given back when the slicer is dropped.
-pub(crate) struct Slicer<'a> {
-    chunk: &'a Bytes,
+///
+/// The slicer owns the chunk's `Bytes` and moves it into the shared chunk when it makes one (a
+/// clone and a drop of the `Bytes` would cost two atomic operations a chunk).
+pub(crate) struct Slicer {
+    /// The chunk's bytes: owned by `owned`, or by `shared` once it is made (which the slicer
+    /// keeps alive with its spare counts).
+    data: *const u8,
+    len: usize,
+    /// The chunk until `shared` takes it.
+    owned: Cell<Option<Bytes>>,
     /// The shared chunk, once made (null before).
     shared: Cell<*const Chunk>,
     /// Counts of `shared` taken and not yet handed to a text (at least one once it is made).
@@ -320,20 +326,39 @@ pub(crate) struct Slicer<'a> {
 /// How many counts a [`Slicer`] takes at once.
 const BULK: usize = 1 << 16;
 
-impl<'a> Slicer<'a> {
+impl Slicer {
     #[inline]
-    pub(crate) fn new(chunk: &'a Bytes) -> Slicer<'a> {
+    pub(crate) fn new(chunk: Bytes) -> Slicer {
         Slicer {
-            chunk,
+            data: chunk.as_ptr(),
+            len: chunk.len(),
+            owned: Cell::new(Some(chunk)),
             shared: Cell::new(std::ptr::null()),
             spare: Cell::new(0),
             sliced: Cell::new(false),
         }
     }
 
+    /// The chunk's bytes.
     #[inline(always)]
-    pub(crate) fn chunk(&self) -> &'a Bytes {
-        self.chunk
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: the chunk's buffer does not move with its `Bytes`, and lives while the slicer
+        // owns that `Bytes` or holds a count of the shared chunk that took it.
+        unsafe { std::slice::from_raw_parts(self.data, self.len) }
+    }
+
+    /// `chunk[range]` as a `Bytes` (for a value that outlives the slicer's use).
+    pub(crate) fn slice(&self, range: std::ops::Range<usize>) -> Bytes {
+        let shared = self.shared.get();
+        if shared.is_null() {
+            let chunk = self.owned.take().unwrap_or_default();
+            let part = chunk.slice(range);
+            self.owned.set(Some(chunk));
+            part
+        } else {
+            // SAFETY: the slicer holds a count of the shared chunk.
+            unsafe { (*shared).bytes.slice(range) }
+        }
     }
 
     /// The UTF-8 bytes `value`, a part of the chunk (or empty), as a `Text`.
@@ -344,7 +369,7 @@ impl<'a> Slicer<'a> {
     pub(crate) unsafe fn text(&self, value: &[u8]) -> Text {
         if value.len() <= INLINE_CAP {
             // SAFETY: the caller's.
-            unsafe { Text::from_chunk_unchecked(self.chunk, value) }
+            unsafe { Text::inline_from_chunk_unchecked(self.bytes(), value) }
         } else {
             // SAFETY: the caller's.
             unsafe { self.long(value) }
@@ -359,9 +384,11 @@ impl<'a> Slicer<'a> {
         let mut shared = self.shared.get();
         if shared.is_null() {
             if !self.sliced.replace(true) {
-                return Text(Repr::Bytes(self.chunk.slice_ref(value)));
+                let offset = (value.as_ptr() as usize).wrapping_sub(self.data as usize);
+                return Text(Repr::Bytes(self.slice(offset..offset + value.len())));
             }
-            let chunk = Chunk { refs: AtomicUsize::new(BULK), bytes: self.chunk.clone() };
+            let bytes = self.owned.take().unwrap_or_default();
+            let chunk = Chunk { refs: AtomicUsize::new(BULK), bytes };
             shared = Box::into_raw(Box::new(chunk));
             self.shared.set(shared);
             self.spare.set(BULK);
@@ -374,8 +401,8 @@ impl<'a> Slicer<'a> {
             self.spare.set(self.spare.get() + BULK);
         }
         self.spare.set(self.spare.get() - 1);
-        let offset = (value.as_ptr() as usize).wrapping_sub(self.chunk.as_ptr() as usize);
-        debug_assert!(offset + value.len() <= self.chunk.len() && offset < 1 << 56);
+        let offset = (value.as_ptr() as usize).wrapping_sub(self.data as usize);
+        debug_assert!(offset + value.len() <= self.len && offset < 1 << 56);
         Text(Repr::Small(Small {
             head: usize::from_le((offset << 8) | usize::from(CHUNK)),
             ptr: shared.cast(),
@@ -384,7 +411,7 @@ impl<'a> Slicer<'a> {
     }
 }
 
-impl Drop for Slicer<'_> {
+impl Drop for Slicer {
     fn drop(&mut self) {
         let shared = self.shared.get();
         if !shared.is_null() {
@@ -580,8 +607,9 @@ mod tests {
         assert_eq!(Text::from_utf8_lossy(Bytes::from_static(b"a\xffb")), "a\u{FFFD}b");
     }
 
-    /// Inline values read from a chunk with word loads keep exactly their bytes, at every
-    /// length and position (including the chunk's end, where the copy falls back).
+    /// Values read from a chunk keep exactly their bytes, at every length and position: inline
+    /// ones read with word loads (including at the chunk's end, where the copy falls back), and
+    /// long ones.
     #[test]
     fn from_chunk_keeps_exactly_the_value() {
         let chunk = Bytes::from((0..64u8).map(|i| b'a' + i % 26).collect::<Vec<u8>>());
@@ -589,7 +617,7 @@ mod tests {
             for end in start..chunk.len().min(start + 40) {
                 let value = &chunk[start..end];
                 // SAFETY: ASCII.
-                let t = unsafe { Text::from_chunk_unchecked(&chunk, value) };
+                let t = unsafe { Slicer::new(chunk.clone()).text(value) };
                 assert_eq!(t.as_bytes(), value, "{start}..{end}");
                 assert_eq!(t.clone(), Text::from(std::str::from_utf8(value).unwrap()));
             }
@@ -618,7 +646,7 @@ mod tests {
             let freed = Arc::new(AtomicUsize::new(0));
             let bytes: Vec<u8> = (0..n * LEN).map(|i| b'a' + (i % LEN) as u8).collect();
             let chunk = Bytes::from_owner(Owner(bytes, Arc::clone(&freed)));
-            let slicer = Slicer::new(&chunk);
+            let slicer = Slicer::new(chunk.clone());
             // SAFETY: ASCII.
             let texts: Vec<Text> =
                 (0..n).map(|i| unsafe { slicer.text(&chunk[i * LEN..(i + 1) * LEN]) }).collect();
