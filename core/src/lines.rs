@@ -2,9 +2,9 @@
 //! the UTF-8 check.
 
 /// The first CR or LF in `b`: 256 bytes a step with AVX-512 (`memchr2` goes 128 bytes a step
-/// with AVX2: the search for a 1 KB line's end was ~13% of parsing 1 KB JSON events, and this
-/// moved them from 1.85–1.94× to 1.92–2.01× `sse-stream` in 4 KiB chunks, 2.13–2.19× to
-/// 2.37–2.43× in 64 KiB ones); `memchr2` on other CPUs.
+/// with AVX2: the search for a 1 KB line's end was ~13% of parsing 1 KB JSON events; this moved
+/// them from 1.72–1.91× to 1.93–2.04× `sse-stream` in 4 KiB chunks, see `bench/RESULTS.md`);
+/// `memchr2` on other CPUs.
 #[inline]
 pub(crate) fn find_eol(b: &[u8]) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
@@ -45,9 +45,10 @@ unsafe fn find_eol_avx512(b: &[u8]) -> Option<usize> {
     while at < b.len() {
         let n = b.len() - at;
         let valid = if n >= 64 { u64::MAX } else { (1 << n) - 1 };
-        // SAFETY: a masked load reads only the bytes of `valid`, which are in `b`.
+        // SAFETY: a masked load reads only the bytes of `valid`, which are in `b`; the others
+        // read as zeros, which are not line endings.
         let v = unsafe { _mm512_maskz_loadu_epi8(valid, p.add(at).cast()) };
-        let m = (_mm512_cmpeq_epi8_mask(v, lf) | _mm512_cmpeq_epi8_mask(v, cr)) & valid;
+        let m = _mm512_cmpeq_epi8_mask(v, lf) | _mm512_cmpeq_epi8_mask(v, cr);
         if m != 0 {
             return Some(at + m.trailing_zeros() as usize);
         }
