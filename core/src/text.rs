@@ -1,25 +1,31 @@
-//! `Text`: an immutable, cheaply cloned UTF-8 string.
+//! `Text`: an immutable, cheaply cloned UTF-8 string in three machine words.
 //!
-//! Event fields are `Text` rather than `String` so that building and dropping a `MessageEvent`
-//! is cheap on the parser's hot path. A `Text` is one of:
+//! Event fields are `Text` rather than `String` so that building, moving and dropping a
+//! `MessageEvent` is cheap on the parser's hot path. A `Text` is one of:
 //!
 //! - a `&'static str` (the type `message`, the empty string): free to clone and drop;
 //! - up to [`INLINE_CAP`] bytes stored inline (short data such as LLM tokens, ids, custom types,
-//!   most origins): cloning copies 32 bytes, no allocation, no atomic, no indirect call, and it
+//!   most origins): cloning copies 24 bytes, no allocation, no atomic, no indirect call, and it
 //!   does not keep a network buffer alive;
-//! - an `Arc<str>` (a long string made by the caller, e.g. a long origin): an atomic count;
+//! - an `Arc<str>` (a long string copied or made by the caller): an atomic count;
 //! - a slice of a network chunk shared by the long values of that chunk (`CHUNK`): no copy, and
 //!   the parser takes the chunk's counts in bulk ([`Slicer`]), so a chunk of many long values
-//!   (LLM tokens, JSON) costs one atomic add, not one per value (that add and the matching
-//!   release were ~35% of the parser's time on LLM-token-sized events);
-//! - a `Bytes` (a long value made from one: a lone long value of a chunk, a copy).
+//!   (LLM tokens, JSON) costs one atomic add and one small allocation, not one of each per value
+//!   (that add and the matching release were ~35% of the parser's time on LLM-token-sized
+//!   events). A long value given as its own `Bytes` is kept the same way, in a chunk of its own.
 //!
-//! `size_of::<Text>()` is 32 bytes (the `Bytes` variant's niche holds the tag).
+//! The kind is the first byte; the other 23 bytes are the inline string or a pointer form.
+//! Writing and reading a `Text` are three word stores and loads, not a byte-tagged enum's
+//! odd-sized pieces (a tag byte, a length byte, 22 bytes), which are copied as overlapping
+//! narrow moves that stall the CPU's store forwarding when the value is read back right after
+//! it was written.
 //!
-//! The short forms are three machine words with the kind in the first byte, not a byte-tagged
-//! enum: a `Text` is built and moved on every event, and an enum's odd-sized pieces (a tag
-//! byte, a length byte, 22 bytes) are copied as overlapping narrow moves that stall the CPU's
-//! store forwarding when the value is read back right after it was written.
+//! Three words, not four: a `MessageEvent` (four texts) is 96 bytes and an `Event` 104, so every
+//! move of one is inlined. Above 128 bytes the compiler calls `memcpy`: with a `Bytes` variant
+//! (four words) an `Event` was 136 bytes, and those calls were ~10% of a small-event push run.
+//! The kind is a plain byte, not an enum whose invalid values could hold an `Event`'s tag:
+//! with the tag in a text's first byte the compiler moved events as one byte plus 95 unaligned
+//! ones, which stalled store forwarding (the parser ran ~40% slower).
 
 use bytes::Bytes;
 use std::borrow::Borrow;
@@ -34,35 +40,33 @@ use std::sync::atomic::{AtomicUsize, Ordering as Atomic, fence};
 /// The longest string a `Text` stores inline.
 pub(crate) const INLINE_CAP: usize = 23;
 
-/// An immutable UTF-8 string (static, inline, shared or a slice of reference-counted bytes).
+/// An immutable UTF-8 string (static, inline, shared or a slice of a network chunk).
 /// Derefs to `str`.
-pub struct Text(Repr);
-
-enum Repr {
-    /// A long value: the bytes are UTF-8.
-    Bytes(Bytes),
-    Small(Small),
-}
-
-/// A static, inline or shared string in three words. The first byte in memory is the kind:
-/// `0..=INLINE_CAP` is an inline string of that length in the 23 bytes after it; `STATIC` is a
-/// `&'static str` and `SHARED` an `Arc<str>`, each as (`ptr`, `len`); `CHUNK` is `len` bytes at
-/// an offset (the rest of `head`) into a [`Chunk`] (`ptr`).
+///
+/// Three words. The first byte in memory (of `head`) is the kind: `0..=INLINE_CAP` is an
+/// inline string of that length in the 23 bytes after it; `STATIC` is a `&'static str` and
+/// `SHARED` an `Arc<str>`, each as (`ptr`, `len`); `CHUNK` is `len` bytes at an offset (the rest
+/// of `head`) into a [`Chunk`] (`ptr`).
 #[repr(C)]
-struct Small {
+pub struct Text {
     head: usize,
     ptr: *const u8,
     len: usize,
 }
 
-#[cfg(not(target_pointer_width = "64"))]
-compile_error!("eventsource-core's `Text` packs 23 inline bytes into three 64-bit words");
+const STATIC: u8 = INLINE_CAP as u8 + 1;
+/// The kinds that own a count come last: a drop tests one number.
+const CHUNK: u8 = STATIC + 1;
+const SHARED: u8 = CHUNK + 1;
+const _: () = assert!(std::mem::size_of::<Text>() == 24);
 
-const CHUNK: u8 = 0xFD;
-const STATIC: u8 = 0xFE;
-const SHARED: u8 = 0xFF;
+/// The first word of a text: `kind` first in memory, then the low 56 bits of `rest`.
+#[inline(always)]
+const fn head(kind: u8, rest: u64) -> usize {
+    usize::from_le(((rest << 8) | kind as u64) as usize)
+}
 
-/// A network chunk shared by `CHUNK` texts: one count per text (and the [`Slicer`]'s spares).
+/// A network chunk shared by `CHUNK` texts: one count per text (and a [`Slicer`]'s spares).
 struct Chunk {
     refs: AtomicUsize,
     bytes: Bytes,
@@ -71,97 +75,63 @@ struct Chunk {
 /// Releases `n` counts of `chunk`, freeing it with the last (as `Arc` does).
 ///
 /// # Safety
-/// The caller owns `n` counts of a live `Chunk` made by `Slicer`.
+/// The caller owns `n` counts of a live `Chunk` made with `Box::into_raw`.
 #[inline]
 unsafe fn release(chunk: *const Chunk, n: usize) {
     // SAFETY: the caller's counts keep it alive until this subtraction.
     if unsafe { (*chunk).refs.fetch_sub(n, Atomic::Release) } == n {
-        fence(Atomic::Acquire);
-        // SAFETY: that was the last count; `Slicer` made it with `Box::into_raw`.
-        drop(unsafe { Box::from_raw(chunk.cast_mut()) });
+        // SAFETY: that was the last count.
+        unsafe { free(chunk) }
     }
 }
 
-// SAFETY: `Small` owns nothing but an `Arc<str>` or counts of a `Chunk` (whose count is atomic
+/// Frees a chunk whose last count was released. Out of line: once a chunk, not once a text.
+///
+/// # Safety
+/// The caller released the last count of a `Chunk` made with `Box::into_raw`.
+#[cold]
+#[inline(never)]
+unsafe fn free(chunk: *const Chunk) {
+    fence(Atomic::Acquire);
+    // SAFETY: the caller's.
+    drop(unsafe { Box::from_raw(chunk.cast_mut()) });
+}
+
+// SAFETY: a `Text` owns nothing but an `Arc<str>` or counts of a `Chunk` (whose count is atomic
 // and whose `Bytes` is Send + Sync), or borrows a `&'static str`.
-unsafe impl Send for Small {}
+unsafe impl Send for Text {}
 // SAFETY: as above; it is immutable.
-unsafe impl Sync for Small {}
+unsafe impl Sync for Text {}
 
-impl Small {
-    /// The first byte in memory: the kind.
-    #[inline(always)]
-    fn kind(&self) -> u8 {
-        // `head`'s first byte in memory on either endianness.
-        (self.head.to_le() & 0xFF) as u8
-    }
-
-    /// A pointer form (`STATIC`, `SHARED`).
-    #[inline(always)]
-    const fn pointer(kind: u8, ptr: *const u8, len: usize) -> Small {
-        Small { head: usize::from_le(kind as usize), ptr, len }
-    }
-
-    /// The inline form of `len` bytes, given as the (little-endian) words that hold bytes
-    /// `0..7`, `7..15` and `15..23` of the value (bytes past `len` are ignored): three word
-    /// stores.
-    #[inline(always)]
-    fn inline_words(len: usize, w0: u64, w1: u64, w2: u64) -> Small {
-        debug_assert!(len <= INLINE_CAP);
-        let head = ((w0 << 8) | len as u64).to_le();
-        Small {
-            head: head as usize,
-            ptr: std::ptr::without_provenance(w1.to_le() as usize),
-            len: w2.to_le() as usize,
-        }
-    }
-
-    #[inline(always)]
-    fn as_bytes(&self) -> &[u8] {
-        let kind = self.kind();
-        if kind as usize <= INLINE_CAP {
-            // SAFETY: the inline bytes follow the kind byte inside `self`.
-            unsafe {
-                std::slice::from_raw_parts(
-                    (self as *const Small).cast::<u8>().add(1),
-                    kind as usize,
-                )
-            }
-        } else if kind == CHUNK {
-            // SAFETY: a `CHUNK` text holds a count of its chunk, and its bytes are in it.
-            unsafe {
-                let chunk = &*self.ptr.cast::<Chunk>();
-                std::slice::from_raw_parts(chunk.bytes.as_ptr().add(self.offset()), self.len)
-            }
-        } else {
-            // SAFETY: a static or shared string's pointer and length.
-            unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
-        }
-    }
-
-    /// Where a `CHUNK` text starts in its chunk.
-    #[inline(always)]
-    fn offset(&self) -> usize {
-        usize::from_le(self.head) >> 8
-    }
-
-    /// The `Arc<str>` of a `SHARED` small string, as a raw pointer.
-    #[inline(always)]
-    fn arc_ptr(&self) -> *const str {
-        std::ptr::slice_from_raw_parts(self.ptr, self.len) as *const str
-    }
-}
-
-impl Drop for Small {
+impl Drop for Text {
+    /// One comparison inline; the release of a count out of line (where it costs an atomic
+    /// operation anyway). An inlined release made every handler that drops an event too big
+    /// for the compiler to inline into the parse loop.
     #[inline]
     fn drop(&mut self) {
-        match self.kind() {
-            // SAFETY: `arc_ptr` came from `Arc::into_raw`; this releases `self`'s count.
-            SHARED => drop(unsafe { Arc::from_raw(self.arc_ptr()) }),
-            // SAFETY: `self` holds one count of its chunk.
-            CHUNK => unsafe { release(self.ptr.cast(), 1) },
-            _ => {}
+        if self.kind() >= CHUNK {
+            // SAFETY: a `CHUNK` or `SHARED` text owns one count, given up here.
+            unsafe { release_count(self) }
         }
+    }
+}
+
+/// Releases the count that a `CHUNK` or `SHARED` text owns.
+///
+/// `extern "C"`: it cannot unwind (a panic in it aborts), so a caller dropping several texts
+/// needs no cleanup code for the case that one drop panics. That code made an event's drop
+/// glue too costly to inline.
+///
+/// # Safety
+/// `t` is a `CHUNK` or `SHARED` text, and is not used afterwards.
+#[inline(never)]
+unsafe extern "C" fn release_count(t: &Text) {
+    if t.kind() == CHUNK {
+        // SAFETY: the caller's.
+        unsafe { release(t.ptr.cast(), 1) }
+    } else {
+        // SAFETY: `arc_ptr` came from `Arc::into_raw` (the caller's).
+        drop(unsafe { Arc::from_raw(t.arc_ptr()) })
     }
 }
 
@@ -181,36 +151,78 @@ impl Text {
 
     /// A `Text` over a static string: no allocation, free to clone.
     pub const fn from_static(s: &'static str) -> Text {
-        Text(Repr::Small(Small::pointer(STATIC, s.as_ptr(), s.len())))
+        Text::pointer(STATIC, s.as_ptr(), s.len())
+    }
+
+    /// A pointer form with nothing after the kind (`STATIC`, `SHARED`).
+    const fn pointer(kind: u8, ptr: *const u8, len: usize) -> Text {
+        Text { head: head(kind, 0), ptr, len }
     }
 
     fn shared(s: Arc<str>) -> Text {
         let len = s.len();
-        Text(Repr::Small(Small::pointer(SHARED, Arc::into_raw(s).cast::<u8>(), len)))
+        Text::pointer(SHARED, Arc::into_raw(s).cast::<u8>(), len)
+    }
+
+    /// A `CHUNK` text: `len` bytes at `offset` in `chunk`, holding one of its counts.
+    #[inline(always)]
+    fn chunk(chunk: *const Chunk, offset: usize, len: usize) -> Text {
+        debug_assert!(offset < 1 << 56);
+        Text { head: head(CHUNK, offset as u64), ptr: chunk.cast(), len }
+    }
+
+    #[inline(always)]
+    fn kind(&self) -> u8 {
+        (self.head.to_le() & 0xFF) as u8
+    }
+
+    /// Where a `CHUNK` text starts in its chunk.
+    #[inline(always)]
+    fn offset(&self) -> usize {
+        self.head.to_le() >> 8
+    }
+
+    /// The `Arc<str>` of a `SHARED` text, as a raw pointer.
+    #[inline(always)]
+    fn arc_ptr(&self) -> *const str {
+        std::ptr::slice_from_raw_parts(self.ptr, self.len) as *const str
+    }
+
+    /// The inline form of `len` bytes, given as the (little-endian) words that hold bytes
+    /// `0..7`, `7..15` and `15..23` of the value (bytes past `len` are ignored): three word
+    /// stores.
+    #[inline(always)]
+    fn inline_words(len: usize, w0: u64, w1: u64, w2: u64) -> Text {
+        debug_assert!(len <= INLINE_CAP);
+        Text {
+            head: head(len as u8, w0),
+            ptr: std::ptr::without_provenance(w1.to_le() as usize),
+            len: w2.to_le() as usize,
+        }
     }
 
     /// A copy of a string of at most [`INLINE_CAP`] bytes, stored inline.
     #[inline]
     fn inline(b: &[u8]) -> Text {
-        debug_assert!(b.len() <= INLINE_CAP);
         let mut buf = [0u8; INLINE_CAP];
         buf[..b.len()].copy_from_slice(b);
-        Text(Repr::Small(Small::inline_words(
-            b.len(),
-            le_word(&buf[..7]),
-            le_word(&buf[7..15]),
-            le_word(&buf[15..23]),
-        )))
+        Text::inline_words(b.len(), le_word(&buf[..7]), le_word(&buf[7..15]), le_word(&buf[15..23]))
     }
 
-    /// Wraps bytes the caller has checked to be valid UTF-8 (short ones are copied inline).
+    /// Wraps bytes the caller has checked to be valid UTF-8: short ones are copied inline,
+    /// long ones kept without a copy (in a [`Chunk`] of their own: one allocation).
     ///
     /// # Safety
     /// `bytes` must be valid UTF-8.
     #[inline]
     pub(crate) unsafe fn from_utf8_unchecked(bytes: Bytes) -> Text {
         debug_assert!(std::str::from_utf8(&bytes).is_ok());
-        if bytes.len() <= INLINE_CAP { Text::inline(&bytes) } else { Text(Repr::Bytes(bytes)) }
+        if bytes.len() <= INLINE_CAP {
+            return Text::inline(&bytes);
+        }
+        let len = bytes.len();
+        let chunk = Box::into_raw(Box::new(Chunk { refs: AtomicUsize::new(1), bytes }));
+        Text::chunk(chunk, 0, len)
     }
 
     /// The short UTF-8 bytes `value` (at most [`INLINE_CAP`]), a part of `chunk` (or empty),
@@ -236,24 +248,20 @@ impl Text {
                     u64::from_le(p.add(15).cast::<u64>().read_unaligned()),
                 )
             };
-            Text(Repr::Small(Small::inline_words(len, w0, w1, w2)))
+            Text::inline_words(len, w0, w1, w2)
         } else {
             Text::inline(value)
         }
     }
 
-    /// A copy of UTF-8 bytes: inline when short, else one allocation.
+    /// A copy of UTF-8 bytes: inline when short, else one allocation (an `Arc<str>`).
     ///
     /// # Safety
     /// `value` must be valid UTF-8.
     #[inline]
     pub(crate) unsafe fn copy_unchecked(value: &[u8]) -> Text {
-        debug_assert!(std::str::from_utf8(value).is_ok());
-        if value.len() <= INLINE_CAP {
-            Text::inline(value)
-        } else {
-            Text(Repr::Bytes(Bytes::copy_from_slice(value)))
-        }
+        // SAFETY: the caller's.
+        Text::from(unsafe { std::str::from_utf8_unchecked(value) })
     }
 
     /// Decodes `bytes` as UTF-8, replacing invalid sequences with U+FFFD (maximal subparts,
@@ -262,7 +270,7 @@ impl Text {
         match std::str::from_utf8(&bytes) {
             // SAFETY: just checked.
             Ok(_) => unsafe { Text::from_utf8_unchecked(bytes) },
-            Err(_) => Text::from(String::from_utf8_lossy(&bytes).into_owned()),
+            Err(_) => Text::from(String::from_utf8_lossy(&bytes).as_ref()),
         }
     }
 
@@ -275,36 +283,48 @@ impl Text {
     /// The underlying bytes (UTF-8).
     #[inline]
     pub fn as_bytes(&self) -> &[u8] {
-        match &self.0 {
-            Repr::Bytes(b) => b,
-            Repr::Small(s) => s.as_bytes(),
+        let kind = self.kind();
+        if kind as usize <= INLINE_CAP {
+            // SAFETY: the inline bytes follow the kind byte inside `self`.
+            unsafe {
+                std::slice::from_raw_parts((self as *const Text).cast::<u8>().add(1), kind.into())
+            }
+        } else if kind == CHUNK {
+            // SAFETY: a `CHUNK` text holds a count of its chunk, and its bytes are in it.
+            unsafe {
+                let chunk = &*self.ptr.cast::<Chunk>();
+                let offset = self.offset();
+                std::slice::from_raw_parts(chunk.bytes.as_ptr().add(offset), self.len)
+            }
+        } else {
+            // SAFETY: a static or shared string's pointer and length.
+            unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
         }
     }
 
-    /// The bytes (UTF-8) as a `Bytes`, e.g. to hand to a binding. Free for a long value
-    /// sliced from the network and for a static string; copies an inline or shared string.
+    /// The bytes (UTF-8) as a `Bytes`, e.g. to hand to a binding. Free of copies for a long
+    /// value sliced from the network and for a static string; copies an inline or shared one.
     pub fn into_bytes(self) -> Bytes {
-        match self.0 {
-            Repr::Bytes(b) => b,
-            Repr::Small(s) if s.kind() == STATIC => {
-                // SAFETY: a `STATIC` small string borrows a `&'static str`.
-                Bytes::from_static(unsafe { std::slice::from_raw_parts(s.ptr, s.len) })
+        match self.kind() {
+            STATIC => {
+                // SAFETY: a `STATIC` text borrows a `&'static str`.
+                Bytes::from_static(unsafe { std::slice::from_raw_parts(self.ptr, self.len) })
             }
-            Repr::Small(s) if s.kind() == CHUNK => {
-                // SAFETY: `s` holds a count of its chunk.
-                let chunk = unsafe { &*s.ptr.cast::<Chunk>() };
-                chunk.bytes.slice(s.offset()..s.offset() + s.len)
+            CHUNK => {
+                // SAFETY: `self` holds a count of its chunk.
+                let chunk = unsafe { &*self.ptr.cast::<Chunk>() };
+                let offset = self.offset();
+                chunk.bytes.slice(offset..offset + self.len)
             }
-            Repr::Small(s) => Bytes::copy_from_slice(s.as_bytes()),
+            _ => Bytes::copy_from_slice(self.as_bytes()),
         }
     }
 }
 
 /// Makes the values of one chunk `Text`s: short ones inline, long ones slices of the chunk.
 ///
-/// The first long value is a plain `Bytes` slice (a chunk with one event, as live servers send,
-/// costs what it did); from the second on, the long values share one [`Chunk`] whose counts are
-/// taken [`BULK`] at a time, and the unused ones given back when the slicer is dropped.
+/// The long values share one [`Chunk`], made at the first one, whose counts are taken
+/// [`BULK`] at a time; the unused ones are given back when the slicer is dropped.
 ///
 /// The slicer owns the chunk's `Bytes` and moves it into the shared chunk when it makes one (a
 /// clone and a drop of the `Bytes` would cost two atomic operations a chunk).
@@ -319,8 +339,6 @@ pub(crate) struct Slicer {
     shared: Cell<*const Chunk>,
     /// Counts of `shared` taken and not yet handed to a text (at least one once it is made).
     spare: Cell<usize>,
-    /// A long value was sliced the plain way.
-    sliced: Cell<bool>,
 }
 
 /// How many counts a [`Slicer`] takes at once.
@@ -335,7 +353,6 @@ impl Slicer {
             owned: Cell::new(Some(chunk)),
             shared: Cell::new(std::ptr::null()),
             spare: Cell::new(0),
-            sliced: Cell::new(false),
         }
     }
 
@@ -383,10 +400,6 @@ impl Slicer {
         debug_assert!(std::str::from_utf8(value).is_ok());
         let mut shared = self.shared.get();
         if shared.is_null() {
-            if !self.sliced.replace(true) {
-                let offset = (value.as_ptr() as usize).wrapping_sub(self.data as usize);
-                return Text(Repr::Bytes(self.slice(offset..offset + value.len())));
-            }
             let bytes = self.owned.take().unwrap_or_default();
             let chunk = Chunk { refs: AtomicUsize::new(BULK), bytes };
             shared = Box::into_raw(Box::new(chunk));
@@ -402,12 +415,8 @@ impl Slicer {
         }
         self.spare.set(self.spare.get() - 1);
         let offset = (value.as_ptr() as usize).wrapping_sub(self.data as usize);
-        debug_assert!(offset + value.len() <= self.len && offset < 1 << 56);
-        Text(Repr::Small(Small {
-            head: usize::from_le((offset << 8) | usize::from(CHUNK)),
-            ptr: shared.cast(),
-            len: value.len(),
-        }))
+        debug_assert!(offset + value.len() <= self.len);
+        Text::chunk(shared, offset, value.len())
     }
 }
 
@@ -424,24 +433,19 @@ impl Drop for Slicer {
 impl Clone for Text {
     #[inline]
     fn clone(&self) -> Text {
-        match &self.0 {
-            Repr::Bytes(b) => Text(Repr::Bytes(b.clone())),
-            Repr::Small(s) => {
-                match s.kind() {
-                    // SAFETY: `arc_ptr` came from `Arc::into_raw`; the copy below owns this count.
-                    SHARED => unsafe { Arc::increment_strong_count(s.arc_ptr()) },
-                    CHUNK => {
-                        // SAFETY: `s` holds a count, so the chunk is alive; the copy owns this one.
-                        let refs = unsafe { &(*s.ptr.cast::<Chunk>()).refs };
-                        refs.fetch_add(1, Atomic::Relaxed);
-                    }
-                    _ => {}
-                }
-                // SAFETY: with the count taken, a bitwise copy is a clone. One 32-byte copy (not
-                // a rebuilt value) so that reading it back soon after is store-forwarded.
-                unsafe { std::ptr::read(self) }
+        match self.kind() {
+            // SAFETY: `arc_ptr` came from `Arc::into_raw`; the copy below owns this count.
+            SHARED => unsafe { Arc::increment_strong_count(self.arc_ptr()) },
+            CHUNK => {
+                // SAFETY: `self` holds a count, so the chunk is alive; the copy owns this one.
+                let refs = unsafe { &(*self.ptr.cast::<Chunk>()).refs };
+                refs.fetch_add(1, Atomic::Relaxed);
             }
+            _ => {}
         }
+        // SAFETY: with the count taken, a bitwise copy is a clone. One 24-byte copy (not a
+        // rebuilt value) so that reading it back soon after is store-forwarded.
+        unsafe { std::ptr::read(self) }
     }
 }
 
@@ -472,12 +476,9 @@ impl Borrow<str> for Text {
 }
 
 impl From<String> for Text {
+    /// Inline when short, else one allocation (an `Arc<str>`, a copy).
     fn from(s: String) -> Text {
-        if s.len() <= INLINE_CAP {
-            Text::inline(s.as_bytes())
-        } else {
-            Text(Repr::Bytes(Bytes::from(s.into_bytes())))
-        }
+        Text::from(s.as_str())
     }
 }
 
@@ -563,9 +564,22 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
+    /// Three words: an event (four texts and a tag) is at most the 128 bytes that the
+    /// compiler moves inline, without a `memcpy` call.
     #[test]
-    fn is_small() {
-        assert!(std::mem::size_of::<Text>() <= 32);
+    fn is_three_words() {
+        assert_eq!(std::mem::size_of::<Text>(), 24);
+        assert_eq!(std::mem::size_of::<crate::MessageEvent>(), 96);
+        assert!(std::mem::size_of::<crate::Event>() <= 128);
+    }
+
+    /// A long value in its own `Bytes` is kept, not copied.
+    #[test]
+    fn long_bytes_are_kept_without_a_copy() {
+        let b = Bytes::from("a value longer than the inline capacity of a text".to_owned());
+        let t = Text::from_utf8_lossy(b.clone());
+        assert_eq!(t.as_ptr(), b.as_ptr());
+        assert_eq!(t.clone().into_bytes().as_ptr(), b.as_ptr());
     }
 
     #[test]
@@ -585,7 +599,6 @@ mod tests {
                 Text::from(s),
                 Text::from(s.to_string()),
                 Text::from_utf8_lossy(Bytes::copy_from_slice(s.as_bytes())),
-                Text(Repr::Bytes(Bytes::copy_from_slice(s.as_bytes()))),
                 Text::shared(Arc::from(s)),
                 Text::from_static(s),
             ];
