@@ -42,6 +42,36 @@ pub enum Item {
     Retry(u64),
 }
 
+/// Where [`Parser::feed_to`] puts what it parses. The connection's sink builds each event in
+/// place in its batch: built here and moved there, a 104-byte event was copied twice more
+/// (each copy read back right after it was written: a store-forwarding stall).
+pub(crate) trait Sink {
+    /// A message: its type and data, and the fields the sink clones where it keeps them.
+    fn message(&mut self, event_type: Text, data: Text, last_event_id: &Text, origin: &Text);
+    /// A valid `retry:` field (see [`Item::Retry`]).
+    fn retry(&mut self, ms: u64);
+}
+
+/// The closure of [`Parser::feed`] as a [`Sink`].
+struct Emit<'a, F>(&'a mut F);
+
+impl<F: FnMut(Item)> Sink for Emit<'_, F> {
+    #[inline(always)]
+    fn message(&mut self, event_type: Text, data: Text, last_event_id: &Text, origin: &Text) {
+        (self.0)(Item::Message(MessageEvent {
+            event_type,
+            data,
+            last_event_id: last_event_id.clone(),
+            origin: origin.clone(),
+        }));
+    }
+
+    #[inline(always)]
+    fn retry(&mut self, ms: u64) {
+        (self.0)(Item::Retry(ms));
+    }
+}
+
 /// The largest reconnection time a `retry:` field can set: one day, in milliseconds. The spec
 /// allows clamping very large values; this keeps timer arithmetic far from overflow.
 pub const MAX_RETRY_MS: u64 = 24 * 60 * 60 * 1000;
@@ -237,11 +267,17 @@ impl Parser {
     /// emitted. After an error the stream is dead: further `feed`s return the same error until
     /// the next `begin_stream`.
     pub fn feed(&mut self, chunk: Bytes, emit: &mut impl FnMut(Item)) -> Result<(), Error> {
+        self.feed_to(chunk, &mut Emit(emit))
+    }
+
+    /// [`feed`](Self::feed), handing what it parses to `sink`.
+    #[inline]
+    pub(crate) fn feed_to(&mut self, chunk: Bytes, sink: &mut impl Sink) -> Result<(), Error> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
         let slicer = Slicer::new(chunk);
-        let r = self.feed_inner(&slicer, emit);
+        let r = self.feed_inner(&slicer, sink);
         if let Data::OneHere { start, end } = self.data_state {
             self.data_state = Data::One(slicer.slice(start..end));
             self.borrowed = true;
@@ -252,7 +288,7 @@ impl Parser {
         r
     }
 
-    fn feed_inner(&mut self, slicer: &Slicer, emit: &mut impl FnMut(Item)) -> Result<(), Error> {
+    fn feed_inner(&mut self, slicer: &Slicer, sink: &mut impl Sink) -> Result<(), Error> {
         let buf = slicer.bytes();
         let len = buf.len();
         let mut pos = 0;
@@ -310,7 +346,7 @@ impl Parser {
                 self.skipping = false;
             } else {
                 self.line_utf8 = self.carry_utf8 && vfrom == pos && eol <= vto;
-                self.finish_carried_line(&buf[pos..eol], emit)?;
+                self.finish_carried_line(&buf[pos..eol], sink)?;
             }
             pos = self.after_eol(buf, eol);
         }
@@ -338,17 +374,17 @@ impl Parser {
                     } else {
                         lossy(value)
                     };
-                    self.emit_message(data, emit);
+                    self.emit_message(data, sink);
                     start = self.after_eol(buf, next);
                     continue;
                 }
                 self.line_utf8 = utf8;
                 self.push_data(Src::Chunk(slicer), value)?;
             } else if line.is_empty() {
-                self.dispatch(Src::Chunk(slicer), emit);
+                self.dispatch(Src::Chunk(slicer), sink);
             } else {
                 self.line_utf8 = utf8;
-                self.process_line(Src::Chunk(slicer), line, emit)?;
+                self.process_line(Src::Chunk(slicer), line, sink)?;
             }
             start = next;
         }
@@ -400,11 +436,7 @@ impl Parser {
     }
 
     /// The open line ends with `tail` (the bytes before its line ending in this chunk).
-    fn finish_carried_line(
-        &mut self,
-        tail: &[u8],
-        emit: &mut impl FnMut(Item),
-    ) -> Result<(), Error> {
+    fn finish_carried_line(&mut self, tail: &[u8], sink: &mut impl Sink) -> Result<(), Error> {
         let cap = self.max_event_size.max(LONGEST_FIELD) + 1;
         let take = tail.len().min(cap.saturating_sub(self.carry.len()));
         self.carry.extend_from_slice(&tail[..take]);
@@ -415,7 +447,7 @@ impl Parser {
             if line_may_be_field(&line) { Err(self.too_large_line()) } else { Ok(()) }
         } else {
             // Complete: checks the limit for known fields itself.
-            self.process_line(Src::Carry, &line, emit)
+            self.process_line(Src::Carry, &line, sink)
         };
         self.carry = line;
         self.carry.clear();
@@ -450,10 +482,10 @@ impl Parser {
         &mut self,
         src: Src<'_>,
         line: &[u8],
-        emit: &mut impl FnMut(Item),
+        sink: &mut impl Sink,
     ) -> Result<(), Error> {
         let Some(&first) = line.first() else {
-            self.dispatch(src, emit);
+            self.dispatch(src, sink);
             return Ok(());
         };
         if first == b':' {
@@ -519,7 +551,7 @@ impl Parser {
                     let ms = value.iter().fold(0u64, |acc, &d| {
                         acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
                     });
-                    emit(Item::Retry(ms.min(MAX_RETRY_MS)));
+                    sink.retry(ms.min(MAX_RETRY_MS));
                 }
                 Ok(())
             }
@@ -580,7 +612,7 @@ impl Parser {
 
     /// The blank line: dispatch the event (§6.6).
     #[inline(never)]
-    fn dispatch(&mut self, src: Src<'_>, emit: &mut impl FnMut(Item)) {
+    fn dispatch(&mut self, src: Src<'_>, sink: &mut impl Sink) {
         let data = match std::mem::take(&mut self.data_state) {
             Data::None => {
                 if self.id_changed {
@@ -612,12 +644,12 @@ impl Parser {
                 t
             }
         };
-        self.emit_message(data, emit);
+        self.emit_message(data, sink);
     }
 
     /// Dispatch steps 3–5 for a non-empty data buffer, given as `data` (without its final LF).
     #[inline(always)]
-    fn emit_message(&mut self, data: Text, emit: &mut impl FnMut(Item)) {
+    fn emit_message(&mut self, data: Text, sink: &mut impl Sink) {
         if self.id_changed {
             self.id_changed = false;
             self.last_event_id = self.id_buf.clone();
@@ -628,12 +660,7 @@ impl Parser {
         if event_type.is_empty() {
             event_type = MESSAGE.clone();
         }
-        emit(Item::Message(MessageEvent {
-            event_type,
-            data,
-            last_event_id: self.last_event_id.clone(),
-            origin: self.origin.clone(),
-        }));
+        sink.message(event_type, data, &self.last_event_id, &self.origin);
     }
 }
 

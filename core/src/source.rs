@@ -21,9 +21,9 @@ use once_cell::sync::Lazy;
 use tokio::task::JoinHandle;
 use url::Url;
 
-use crate::parser::{Item, Parser};
+use crate::parser::{Parser, Sink};
 use crate::transport::{Client, CookieJar, RequestParts, Response};
-use crate::{Error, ErrorEvent, ErrorKind, Event, Options, ReadyState, Text};
+use crate::{Error, ErrorEvent, ErrorKind, Event, MessageEvent, Options, ReadyState, Text};
 
 // ---------------------------------------------------------------------------------------------
 // Handler: how events leave the connection task.
@@ -890,10 +890,8 @@ impl Connection {
                 if parse_error.is_some() {
                     return;
                 }
-                let res = parser.feed(bytes, &mut |item| match item {
-                    Item::Message(m) => batch.push(Event::Message(m)),
-                    Item::Retry(ms) => retry = Some(ms),
-                });
+                let res =
+                    parser.feed_to(bytes, &mut Batcher { events: &mut batch, retry: &mut retry });
                 if let Err(e) = res {
                     parse_error = Some(e);
                 }
@@ -979,6 +977,33 @@ impl Connection {
             }
         }
         batch.clear();
+    }
+}
+
+/// The parser's sink on a connection: the events of one read, and its last `retry:`.
+struct Batcher<'a> {
+    events: &'a mut Vec<Event>,
+    retry: &'a mut Option<u64>,
+}
+
+impl Sink for Batcher<'_> {
+    #[inline(always)]
+    fn message(&mut self, event_type: Text, data: Text, last_event_id: &Text, origin: &Text) {
+        // Room first, so that the event is built where it is kept (no copies on the stack).
+        self.events.reserve(1);
+        self.events.spare_capacity_mut()[0].write(Event::Message(MessageEvent {
+            event_type,
+            data,
+            last_event_id: last_event_id.clone(),
+            origin: origin.clone(),
+        }));
+        // SAFETY: the element after the length was just written.
+        unsafe { self.events.set_len(self.events.len() + 1) };
+    }
+
+    #[inline(always)]
+    fn retry(&mut self, ms: u64) {
+        *self.retry = Some(ms);
     }
 }
 
