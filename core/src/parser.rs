@@ -46,8 +46,9 @@ pub enum Item {
 /// place in its batch: built here and moved there, a 104-byte event was copied twice more
 /// (each copy read back right after it was written: a store-forwarding stall).
 pub(crate) trait Sink {
-    /// A message: its type and data, and the fields the sink clones where it keeps them.
-    fn message(&mut self, event_type: Text, data: Text, last_event_id: &Text, origin: &Text);
+    /// A message: its type, data and last event ID, and the origin the sink clones where it
+    /// keeps it.
+    fn message(&mut self, event_type: Text, data: Text, last_event_id: Text, origin: &Text);
     /// A valid `retry:` field (see [`Item::Retry`]).
     fn retry(&mut self, ms: u64);
 }
@@ -57,11 +58,11 @@ struct Emit<'a, F>(&'a mut F);
 
 impl<F: FnMut(Item)> Sink for Emit<'_, F> {
     #[inline(always)]
-    fn message(&mut self, event_type: Text, data: Text, last_event_id: &Text, origin: &Text) {
+    fn message(&mut self, event_type: Text, data: Text, last_event_id: Text, origin: &Text) {
         (self.0)(Item::Message(MessageEvent {
             event_type,
             data,
-            last_event_id: last_event_id.clone(),
+            last_event_id,
             origin: origin.clone(),
         }));
     }
@@ -111,10 +112,9 @@ pub struct Parser {
     last_event_id: Text,
     origin: Text,
     // --- per-stream state ---
-    /// The last-event-ID buffer.
-    id_buf: Text,
-    /// `id_buf` may differ from `last_event_id` (set by an `id:` since the last dispatch).
-    id_changed: bool,
+    /// The last-event-ID buffer when an `id:` set it since the last dispatch (else the buffer
+    /// holds `last_event_id`). Moved, not copied, into `last_event_id` at dispatch.
+    new_id: Option<Text>,
     /// The event-type buffer (empty: type `message`).
     event_type: Text,
     /// The last custom type seen, reused when the next `event:` has the same bytes.
@@ -149,6 +149,26 @@ enum Src<'a> {
     Carry,
 }
 
+impl Src<'_> {
+    /// A copy of `t` (for an event): a slice of this chunk takes one of the slicer's counts,
+    /// with no atomic operation (an event id that changes with each event was five of them).
+    #[inline(always)]
+    fn share(self, t: &Text) -> Text {
+        match self {
+            Src::Chunk(slicer) => slicer.share(t),
+            Src::Carry => t.clone(),
+        }
+    }
+
+    /// Drops `t`: a slice of this chunk gives its count back to the slicer.
+    #[inline(always)]
+    fn give_back(self, t: Text) {
+        if let Src::Chunk(slicer) = self {
+            slicer.give_back(t);
+        }
+    }
+}
+
 impl Parser {
     /// A parser that fails any line or event longer than `max_event_size` bytes.
     ///
@@ -159,8 +179,7 @@ impl Parser {
             max_event_size,
             last_event_id: Text::new(),
             origin: Text::new(),
-            id_buf: Text::new(),
-            id_changed: false,
+            new_id: None,
             event_type: Text::new(),
             type_cache: Text::new(),
             data_state: Data::None,
@@ -196,8 +215,7 @@ impl Parser {
     }
 
     fn reset_stream(&mut self) {
-        self.id_buf = self.last_event_id.clone();
-        self.id_changed = false;
+        self.new_id = None;
         self.event_type = Text::new();
         self.data_state = Data::None;
         self.data.clear();
@@ -218,9 +236,8 @@ impl Parser {
             return;
         }
         let own = |t: &Text| if t.is_empty() { Text::new() } else { Text::from(t.as_str()) };
-        let same = self.last_event_id.as_bytes() == self.id_buf.as_bytes();
-        self.id_buf = own(&self.id_buf);
-        self.last_event_id = if same { self.id_buf.clone() } else { own(&self.last_event_id) };
+        self.new_id = self.new_id.as_ref().map(own);
+        self.last_event_id = own(&self.last_event_id);
         let cached = self.event_type.as_bytes() == self.type_cache.as_bytes();
         self.type_cache = own(&self.type_cache);
         self.event_type = if cached { self.type_cache.clone() } else { own(&self.event_type) };
@@ -238,8 +255,7 @@ impl Parser {
 
     /// Sets the last event ID string (the `last_event_id` option), and the last-event-ID buffer.
     pub fn set_last_event_id(&mut self, id: Text) {
-        self.id_buf = id.clone();
-        self.id_changed = false;
+        self.new_id = None;
         self.last_event_id = id;
     }
 
@@ -375,7 +391,7 @@ impl Parser {
                     } else {
                         lossy(value)
                     };
-                    self.emit_message(data, sink);
+                    self.emit_message(Src::Chunk(slicer), data, sink);
                     start = self.after_eol(buf, next);
                     continue;
                 }
@@ -537,10 +553,12 @@ impl Parser {
                 if line.len() > self.max_event_size {
                     return Err(self.too_large_line());
                 }
-                if !same(value, self.id_buf.as_bytes()) && memchr::memchr(0, value).is_none() {
-                    self.id_buf = decode_value(src, value);
+                let buffer = self.new_id.as_ref().unwrap_or(&self.last_event_id);
+                if !same(value, buffer.as_bytes()) && memchr::memchr(0, value).is_none() {
+                    if let Some(old) = self.new_id.replace(decode_value(src, value)) {
+                        src.give_back(old);
+                    }
                     self.borrowed |= matches!(src, Src::Chunk(_));
-                    self.id_changed = true;
                 }
                 Ok(())
             }
@@ -616,10 +634,7 @@ impl Parser {
     fn dispatch(&mut self, src: Src<'_>, sink: &mut impl Sink) {
         let data = match std::mem::take(&mut self.data_state) {
             Data::None => {
-                if self.id_changed {
-                    self.id_changed = false;
-                    self.last_event_id = self.id_buf.clone();
-                }
+                self.take_new_id(src);
                 self.event_type = Text::new();
                 return;
             }
@@ -645,23 +660,28 @@ impl Parser {
                 t
             }
         };
-        self.emit_message(data, sink);
+        self.emit_message(src, data, sink);
+    }
+
+    /// Dispatch step 1: the last-event-ID buffer becomes the last event ID string.
+    #[inline(always)]
+    fn take_new_id(&mut self, src: Src<'_>) {
+        if let Some(id) = self.new_id.take() {
+            src.give_back(std::mem::replace(&mut self.last_event_id, id));
+        }
     }
 
     /// Dispatch steps 3–5 for a non-empty data buffer, given as `data` (without its final LF).
     #[inline(always)]
-    fn emit_message(&mut self, data: Text, sink: &mut impl Sink) {
-        if self.id_changed {
-            self.id_changed = false;
-            self.last_event_id = self.id_buf.clone();
-        }
+    fn emit_message(&mut self, src: Src<'_>, data: Text, sink: &mut impl Sink) {
+        self.take_new_id(src);
         /// Cloned rather than built: see `Text::clone`.
         static MESSAGE: Text = Text::from_static("message");
         let mut event_type = std::mem::take(&mut self.event_type);
         if event_type.is_empty() {
             event_type = MESSAGE.clone();
         }
-        sink.message(event_type, data, &self.last_event_id, &self.origin);
+        sink.message(event_type, data, src.share(&self.last_event_id), &self.origin);
     }
 }
 

@@ -988,13 +988,13 @@ struct Batcher<'a> {
 
 impl Sink for Batcher<'_> {
     #[inline(always)]
-    fn message(&mut self, event_type: Text, data: Text, last_event_id: &Text, origin: &Text) {
+    fn message(&mut self, event_type: Text, data: Text, last_event_id: Text, origin: &Text) {
         // Room first, so that the event is built where it is kept (no copies on the stack).
         self.events.reserve(1);
         self.events.spare_capacity_mut()[0].write(Event::Message(MessageEvent {
             event_type,
             data,
-            last_event_id: last_event_id.clone(),
+            last_event_id,
             origin: origin.clone(),
         }));
         // SAFETY: the element after the length was just written.

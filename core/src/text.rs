@@ -438,6 +438,17 @@ impl Slicer {
             self.shared.set(shared);
             self.spare.set(BULK);
         }
+        self.take_count(shared);
+        let offset = (value.as_ptr() as usize).wrapping_sub(self.data as usize);
+        debug_assert!(offset + value.len() <= self.len);
+        Text::chunk(shared, offset, value.len())
+    }
+}
+
+impl Slicer {
+    /// Takes one of the spare counts of `shared` (made): for a text.
+    #[inline(always)]
+    fn take_count(&self, shared: *const Chunk) {
         if self.spare.get() == 1 {
             // The slicer never hands out its last count: with it, the chunk is alive here even
             // if every text made so far has been dropped.
@@ -446,9 +457,35 @@ impl Slicer {
             self.spare.set(self.spare.get() + BULK);
         }
         self.spare.set(self.spare.get() - 1);
-        let offset = (value.as_ptr() as usize).wrapping_sub(self.data as usize);
-        debug_assert!(offset + value.len() <= self.len);
-        Text::chunk(shared, offset, value.len())
+    }
+
+    /// Whether `t` is a slice of this chunk (holding a count of the slicer's shared chunk).
+    #[inline(always)]
+    fn is_mine(&self, t: &Text) -> bool {
+        t.kind() == CHUNK && std::ptr::eq(t.ptr.cast(), self.shared.get())
+    }
+
+    /// A copy of `t`. A slice of this chunk takes one of the slicer's spare counts: no atomic
+    /// operation.
+    #[inline(always)]
+    pub(crate) fn share(&self, t: &Text) -> Text {
+        if self.is_mine(t) {
+            self.take_count(self.shared.get());
+            // SAFETY: with the count taken, a bitwise copy is a clone.
+            unsafe { std::ptr::read(t) }
+        } else {
+            t.clone()
+        }
+    }
+
+    /// Drops `t`. A slice of this chunk gives its count back to the slicer's spares (which the
+    /// slicer releases when it is dropped): no atomic operation.
+    #[inline(always)]
+    pub(crate) fn give_back(&self, t: Text) {
+        if self.is_mine(&t) {
+            self.spare.set(self.spare.get() + 1);
+            std::mem::forget(t);
+        }
     }
 }
 
@@ -693,9 +730,21 @@ mod tests {
             let chunk = Bytes::from_owner(Owner(bytes, Arc::clone(&freed)));
             let slicer = Slicer::new(chunk.clone());
             // SAFETY: ASCII.
-            let texts: Vec<Text> =
+            let mut texts: Vec<Text> =
                 (0..n).map(|i| unsafe { slicer.text(&chunk[i * LEN..(i + 1) * LEN]) }).collect();
-            let copies: Vec<Text> = texts.iter().step_by(7).cloned().collect();
+            // Copies by the slicer (a spare count) and by `clone` (an atomic one), alternately.
+            let copies: Vec<Text> = (texts.iter().step_by(7).enumerate())
+                .map(|(i, t)| if i % 2 == 0 { slicer.share(t) } else { t.clone() })
+                .collect();
+            // Counts given back to the slicer become spares: its own texts' and copies'.
+            texts.iter().step_by(3).for_each(|t| slicer.give_back(slicer.share(t)));
+            if let Some(t) = texts.pop() {
+                slicer.give_back(t);
+            }
+            // A text of another chunk is cloned and dropped the usual way.
+            let foreign = Text::from_utf8_lossy(Bytes::from(vec![b'x'; LEN]));
+            slicer.give_back(slicer.share(&foreign));
+            assert_eq!(foreign, "x".repeat(LEN).as_str());
             drop(slicer);
             drop(chunk);
             assert_eq!(freed.load(Atomic::SeqCst), usize::from(n == 0), "{n} values");
