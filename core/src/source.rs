@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use crate::parser::{Parser, Sink};
+use crate::text;
 use crate::transport::{Client, CookieJar, RequestParts, Response};
 use crate::{Error, ErrorEvent, ErrorKind, Event, MessageEvent, Options, ReadyState, Text};
 
@@ -296,6 +297,7 @@ impl EventSource {
         self.shared.close();
         // The queue is finished and emptied: nothing can refill the consumer's buffer.
         lock(&self.local).clear();
+        text::release_held();
     }
 
     fn queue(&self) -> Option<&Queue> {
@@ -327,7 +329,12 @@ impl EventSource {
 
     /// Moves up to `max` already-queued events into `buf` without waiting; returns how many.
     pub fn try_recv_many(&self, buf: &mut Vec<Event>, max: usize) -> usize {
-        self.queue().map_or(0, |q| q.fill(&mut lock(&self.local), buf, max))
+        let n = self.queue().map_or(0, |q| q.fill(&mut lock(&self.local), buf, max));
+        if n == 0 {
+            // Nothing to handle: let go of what the events handled so far held back.
+            text::release_held();
+        }
+        n
     }
 
     /// True once the source is closed or failed and every queued event was received.
@@ -549,6 +556,7 @@ impl Queue {
             return Poll::Ready(0);
         }
         set_waker(&mut inner.consumer, cx);
+        text::release_held();
         Poll::Pending
     }
 
@@ -566,6 +574,7 @@ impl Queue {
             return Poll::Ready(None);
         }
         set_waker(&mut inner.consumer, cx);
+        text::release_held();
         Poll::Pending
     }
 
@@ -589,6 +598,7 @@ impl Queue {
             }
             drop(l);
             // The queue lock is held from the check to the wait: a push cannot slip between.
+            text::release_held();
             inner.sleepers += 1;
             inner = match timeout {
                 None => self.ready.wait(inner).unwrap_or_else(|e| e.into_inner()),
@@ -977,6 +987,8 @@ impl Connection {
             }
         }
         batch.clear();
+        // The events of this read are handled: their chunk's counts go back at once.
+        text::release_held();
     }
 }
 
