@@ -50,7 +50,7 @@ pub(crate) const INLINE_CAP: usize = 23;
 /// Three words. The first byte in memory (of `head`) is the kind: `0..=INLINE_CAP` is an
 /// inline string of that length in the 23 bytes after it; `STATIC` is a `&'static str` and
 /// `SHARED` an `Arc<str>`, each as (`ptr`, `len`); `CHUNK` is `len` bytes at an offset (the rest
-/// of `head`) into a [`Chunk`] (`ptr`).
+/// of `head`) into a `Chunk` (`ptr`).
 #[repr(C)]
 pub struct Text {
     head: usize,
