@@ -108,9 +108,9 @@ unsafe impl Send for Text {}
 unsafe impl Sync for Text {}
 
 impl Drop for Text {
-    /// One comparison inline; the release of a count out of line (where it costs an atomic
-    /// operation anyway). An inlined release made every handler that drops an event too big
-    /// for the compiler to inline into the parse loop.
+    /// One comparison inline; the release of a count out of line ([`release_count`]): inlined,
+    /// it made every handler that drops an event too big for the compiler to inline into the
+    /// parse loop.
     #[inline]
     fn drop(&mut self) {
         if self.kind() >= CHUNK {
