@@ -85,6 +85,16 @@ pub fn corpora() -> Vec<Corpus> {
     vec![
         build("small", |rng, _| (format!("data: tok{}\n\n", rng.below(10)), true)),
         build("llm_token", |rng, _| (llm_event(rng, "\n"), true)),
+        // A resumable stream: each token carries a new UUID id.
+        build("llm_id", |rng, i| {
+            let id = format!(
+                "8c1f3a2e-{:04x}-4{:03x}-8000-{:012x}",
+                i >> 16,
+                i & 0xfff,
+                rng.next() >> 16
+            );
+            (format!("id: {id}\n{}", llm_event(rng, "\n")), true)
+        }),
         build("json_1k", |rng, i| (json_1k(rng, i), true)),
         build("multi_line", |rng, _| (multi_line(rng), true)),
         build("crlf", |rng, _| (llm_event(rng, "\r\n"), true)),
