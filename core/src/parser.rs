@@ -543,7 +543,7 @@ impl Parser {
                 } else if same(value, self.type_cache.as_bytes()) {
                     self.type_cache.clone()
                 } else {
-                    self.type_cache = decode_value(src, value);
+                    self.type_cache = decode_value(src, value, self.line_utf8);
                     self.borrowed |= matches!(src, Src::Chunk(_));
                     self.type_cache.clone()
                 };
@@ -554,8 +554,9 @@ impl Parser {
                     return Err(self.too_large_line());
                 }
                 let buffer = self.new_id.as_ref().unwrap_or(&self.last_event_id);
-                if !same(value, buffer.as_bytes()) && memchr::memchr(0, value).is_none() {
-                    if let Some(old) = self.new_id.replace(decode_value(src, value)) {
+                if !same(value, buffer.as_bytes()) && !has_nul(value) {
+                    if let Some(old) = self.new_id.replace(decode_value(src, value, self.line_utf8))
+                    {
                         src.give_back(old);
                     }
                     self.borrowed |= matches!(src, Src::Chunk(_));
@@ -646,7 +647,7 @@ impl Parser {
                     // SAFETY: checked while its line end was found.
                     unsafe { slicer.text(value) }
                 } else {
-                    decode_value(src, value)
+                    decode_value(src, value, false)
                 }
             }
             Data::Many => {
@@ -686,18 +687,25 @@ impl Parser {
 }
 
 /// Decodes a kept value: a slice of the chunk when it is valid UTF-8 there, else a copy.
+/// `valid`: its line is known to be valid (checked with the chunk).
 #[inline]
-fn decode_value(src: Src<'_>, value: &[u8]) -> Text {
-    if !is_utf8(value) {
+fn decode_value(src: Src<'_>, value: &[u8], valid: bool) -> Text {
+    if !valid && !is_utf8(value) {
         return lossy(value);
     }
-    // SAFETY: just checked to be UTF-8.
+    // SAFETY: `valid`, or just checked to be UTF-8.
     unsafe {
         match src {
             Src::Chunk(slicer) => slicer.text(value),
             Src::Carry => Text::copy_unchecked(value),
         }
     }
+}
+
+/// Whether `value` holds U+0000: inline for short values (most ids), `memchr` for long ones.
+#[inline(always)]
+fn has_nul(value: &[u8]) -> bool {
+    if value.len() <= 16 { value.contains(&0) } else { memchr::memchr(0, value).is_some() }
 }
 
 /// `a == b`, inline for short values (ids and types, compared on every line that has one;

@@ -165,6 +165,14 @@ fn s11_38_id_with_nul_ignored() {
     assert_eq!(run.last_event_id, "1");
     // NUL anywhere, even alone.
     assert_eq!(run_all_chunkings(1 << 20, b"id:\x00\n\n").last_event_id, "");
+    // At either end of ids of 16 bytes (searched inline) and longer ones.
+    for id in
+        ["\0bcdefghijklmnop", "abcdefghijklmno\0", "\0bcdefghijklmnopqrst", "abcdefghijklmnopqrs\0"]
+    {
+        let input = format!("id: 7\ndata: a\n\nid: {id}\ndata: b\n\n");
+        let run = run_all_chunkings(1 << 20, input.as_bytes());
+        assert_eq!(run.last_event_id, "7", "{id:?}");
+    }
 }
 
 #[test]
