@@ -385,12 +385,7 @@ impl Parser {
                 // Fast path: the whole event is this line and the blank line, in this chunk.
                 if let (Data::None, Some(b'\n' | b'\r')) = (&self.data_state, buf.get(next)) {
                     // `value` is the line after an ASCII prefix: valid if the line is.
-                    let data = if utf8 || is_utf8(value) {
-                        // SAFETY: just checked to be UTF-8.
-                        unsafe { slicer.text(value) }
-                    } else {
-                        lossy(value)
-                    };
+                    let data = decode_value(Src::Chunk(slicer), value, utf8);
                     self.emit_message(Src::Chunk(slicer), data, sink);
                     start = self.after_eol(buf, next);
                     continue;
@@ -642,21 +637,10 @@ impl Parser {
             Data::One(bytes) => to_text(bytes),
             Data::OneHere { start, end } => {
                 let Src::Chunk(slicer) = src else { unreachable!("a blank line is never carried") };
-                let value = &slicer.bytes()[start..end];
-                if self.data_utf8 {
-                    // SAFETY: checked while its line end was found.
-                    unsafe { slicer.text(value) }
-                } else {
-                    decode_value(src, value, false)
-                }
+                decode_value(src, &slicer.bytes()[start..end], self.data_utf8)
             }
             Data::Many => {
-                let t = if self.data_utf8 || is_utf8(&self.data) {
-                    // SAFETY: just checked to be UTF-8.
-                    unsafe { Text::copy_unchecked(&self.data) }
-                } else {
-                    lossy(&self.data)
-                };
+                let t = decode_value(Src::Carry, &self.data, self.data_utf8);
                 self.data.clear();
                 t
             }
@@ -687,8 +671,9 @@ impl Parser {
 }
 
 /// Decodes a kept value: a slice of the chunk when it is valid UTF-8 there, else a copy.
-/// `valid`: its line is known to be valid (checked with the chunk).
-#[inline]
+/// `valid`: it is known to be valid (its line, or every line of it, checked with the chunk).
+/// Inlined: the parse loop's one-line events come through here.
+#[inline(always)]
 fn decode_value(src: Src<'_>, value: &[u8], valid: bool) -> Text {
     if !valid && !is_utf8(value) {
         return lossy(value);

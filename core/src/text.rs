@@ -500,9 +500,7 @@ impl Slicer {
         debug_assert!(offset + value.len() <= self.len);
         Text::chunk(shared, offset, value.len())
     }
-}
 
-impl Slicer {
     /// Takes one of the spare counts of `shared` (made): for a text.
     #[inline(always)]
     fn take_count(&self, shared: *const Chunk) {

@@ -16,8 +16,9 @@
 //! The testserver runs as its own process, so its CPU is not counted in the client's; the
 //! client's CPU is the whole process's (every thread) from `getrusage`. The server's CPU per
 //! event is shown beside it (its threads' `schedstat`): on a 2-core machine the two share the
-//! cores, so the server's cost bounds what any client's speed can show in events/s. Runs alternate between clients; the best run
-//! of each is quoted (a shared 2-core machine is noisy: the best run is the least disturbed).
+//! cores, so the server's cost bounds what any client's speed can show in events/s. Runs
+//! alternate between clients; the best run of each is quoted (a shared 2-core machine is noisy:
+//! the best run is the least disturbed).
 //! `--clients a,b` keeps only the clients whose names contain one of the words (the
 //! `sse-stream/reqwest` baseline always runs: the ratios are against it; `--no-peer` leaves it
 //! out too, for profiling one client).
