@@ -29,14 +29,18 @@ pub struct Options {
     pub retry: Duration,
     /// Ceiling for the backed-off delay after consecutive failures. Default 30 s.
     pub max_retry: Duration,
-    /// Delay multiplier after each consecutive failed attempt (1.0 disables backoff). Default 2.0.
-    /// Delays after the first get up to +25% jitter; the first delay is exactly the reconnection time.
+    /// Delay multiplier after each consecutive failed attempt (1.0 disables growth). Default 2.0.
+    /// The first delay is exactly the reconnection time; later ones in a run of failures get up
+    /// to +25% jitter and are at least 100 ms × backoff^(n-1), whatever the reconnection time.
+    /// A run of failures ends only when a connection has stayed open for 5 s: one that opens
+    /// and dies at once still counts as a failure.
     pub backoff: f64,
     /// Time allowed to connect (TCP + TLS). Default 10 s; `None` waits indefinitely.
     pub connect_timeout: Option<Duration>,
     /// No byte for this long on an open stream → network error → reconnect. Default none.
     pub read_timeout: Option<Duration>,
     /// Largest line or event, in bytes; beyond it the connection fails. Default 16 MiB.
+    /// Values above `isize::MAX` mean the same as `isize::MAX` (no practical limit).
     pub max_event_size: usize,
     /// Redirects followed before the connection fails. Default 10.
     pub max_redirects: usize,

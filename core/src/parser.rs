@@ -170,13 +170,19 @@ impl Src<'_> {
 }
 
 impl Parser {
+    /// The largest effective `max_event_size`: `isize::MAX`, the most a `Vec` can hold.
+    pub const MAX_LIMIT: usize = isize::MAX as usize;
+
     /// A parser that fails any line or event longer than `max_event_size` bytes.
+    ///
+    /// A limit above [`MAX_LIMIT`](Self::MAX_LIMIT) (no buffer can be that large anyway) is
+    /// taken as `MAX_LIMIT`, so the parser's size arithmetic cannot overflow.
     ///
     /// It starts as if [`begin_stream`](Self::begin_stream) had been called with an empty
     /// origin, so it can be used on its own.
     pub fn new(max_event_size: usize) -> Parser {
         Parser {
-            max_event_size,
+            max_event_size: max_event_size.min(Parser::MAX_LIMIT),
             last_event_id: Text::new(),
             origin: Text::new(),
             new_id: None,
@@ -259,7 +265,7 @@ impl Parser {
         self.last_event_id = id;
     }
 
-    /// The limit given to [`new`](Self::new).
+    /// The limit given to [`new`](Self::new), at most [`MAX_LIMIT`](Self::MAX_LIMIT).
     pub fn max_event_size(&self) -> usize {
         self.max_event_size
     }
@@ -431,7 +437,7 @@ impl Parser {
     fn append_partial(&mut self, bytes: &[u8]) -> Result<(), Error> {
         // Copy at most one byte past the limit (and enough to tell a field name), so the
         // carry never grows beyond the limit by more than that.
-        let cap = self.max_event_size.max(LONGEST_FIELD) + 1;
+        let cap = self.max_event_size.max(LONGEST_FIELD).saturating_add(1);
         let take = bytes.len().min(cap.saturating_sub(self.carry.len()));
         self.carry.extend_from_slice(&bytes[..take]);
         if !line_may_be_field(&self.carry) {
@@ -449,7 +455,7 @@ impl Parser {
 
     /// The open line ends with `tail` (the bytes before its line ending in this chunk).
     fn finish_carried_line(&mut self, tail: &[u8], sink: &mut impl Sink) -> Result<(), Error> {
-        let cap = self.max_event_size.max(LONGEST_FIELD) + 1;
+        let cap = self.max_event_size.max(LONGEST_FIELD).saturating_add(1);
         let take = tail.len().min(cap.saturating_sub(self.carry.len()));
         self.carry.extend_from_slice(&tail[..take]);
         let line = std::mem::take(&mut self.carry);

@@ -758,11 +758,21 @@ struct Connection {
     max_retry: Duration,
     backoff: f64,
     read_timeout: Option<Duration>,
-    /// Consecutive attempts without a successful open, for backoff.
+    /// Consecutive attempts that did not give a healthy connection, for backoff.
     failures: u32,
+    /// When the current connection was announced, if it was.
+    opened_at: Option<Instant>,
     rng: u64,
     batch: Vec<Event>,
 }
+
+/// A connection open at least this long resets the backoff (LaunchDarkly's "backoff reset
+/// threshold"). Short, so that a server that ends every stream after a while on purpose is
+/// reconnected to at the reconnection time; long enough to catch a server that closes at once.
+const BACKOFF_RESET: Duration = Duration::from_secs(5);
+
+/// The least delay of a reconnection after the first in a run of failures (× backoff each).
+const BACKOFF_FLOOR: Duration = Duration::from_millis(100);
 
 /// How a connection attempt ended.
 enum Outcome {
@@ -801,6 +811,7 @@ impl Connection {
             backoff: o.backoff,
             read_timeout: o.read_timeout,
             failures: 0,
+            opened_at: None,
             rng: seed | 1,
             batch: Vec::new(),
         }
@@ -819,6 +830,12 @@ impl Connection {
                 Outcome::Fail(e) => return self.fail(e).await,
                 Outcome::Closed => return,
                 Outcome::Reestablish(e) => {
+                    // Only a connection that stayed open a while ends a run of failures: one
+                    // that dies at once counts as failed, so backoff holds against a server
+                    // that answers 200 and closes.
+                    if self.opened_at.take().is_some_and(|t| t.elapsed() >= BACKOFF_RESET) {
+                        self.failures = 0;
+                    }
                     let delay = self.next_delay();
                     let e = Error::new(
                         e.kind(),
@@ -843,11 +860,17 @@ impl Connection {
         let base = self.reconnection_time;
         let n = self.failures;
         self.failures = self.failures.saturating_add(1);
-        if n == 0 || self.backoff <= 1.0 {
+        if n == 0 {
             return base; // the spec: the first delay is the reconnection time
         }
-        let cap = self.max_retry.max(base);
-        let grown = base.as_secs_f64() * self.backoff.powi(n.min(64) as i32);
+        // Repeated failures wait at least the floor (growing with the backoff), so that a
+        // reconnection time of 0 cannot turn a server that fails at once into a request storm.
+        if self.backoff <= 1.0 {
+            return base.max(BACKOFF_FLOOR);
+        }
+        let floor = BACKOFF_FLOOR.as_secs_f64() * self.backoff.powi((n - 1).min(64) as i32);
+        let cap = self.max_retry.max(base).max(BACKOFF_FLOOR);
+        let grown = (base.as_secs_f64() * self.backoff.powi(n.min(64) as i32)).max(floor);
         // xorshift: jitter of up to +25% spreads reconnect storms.
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
@@ -886,7 +909,7 @@ impl Connection {
         }
         let Response { origin, mut body, .. } = response;
         // Announce the connection.
-        self.failures = 0;
+        self.opened_at = Some(Instant::now());
         self.shared.set_state(ReadyState::Open);
         self.deliver(Event::Open).await;
         self.parser.begin_stream(Text::from(origin));

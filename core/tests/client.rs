@@ -788,3 +788,34 @@ fn closed_sources_drop_fast_streams_at_once_and_free_the_runtime() {
     let es = open(&script(&t2, &[b"data: next\n\n"], ""), fast());
     assert_eq!(trace(&es, 2), ["open", "message:next:"]);
 }
+
+/// Requests under `t` within `window` of a source on `/stream?count=1&retry=0`: every
+/// connection opens, delivers one event and ends at once.
+fn requests_against_instant_closes(o: Options, window: Duration) -> usize {
+    let t = token();
+    let es = open(&server().url(&format!("stream?t={t}&count=1&size=16&retry=0")), o);
+    let start = Instant::now();
+    let mut events = 0;
+    while start.elapsed() < window {
+        if let Recv::Event(_) = es.recv_timeout(Some(Duration::from_millis(50))) {
+            events += 1;
+        }
+    }
+    es.close();
+    assert!(events >= 3, "the source kept reconnecting and delivering ({events} events)");
+    log(&t).len()
+}
+
+#[test]
+fn retry_zero_against_instant_closes_does_not_storm() {
+    // The first reconnection waits exactly `retry: 0`; the ones after it back off from a floor,
+    // because a connection that dies at once does not reset the backoff. Unbounded, this was
+    // thousands of requests a second.
+    let window = Duration::from_secs(2);
+    let n = requests_against_instant_closes(Options::default(), window);
+    // 0, 0, 0.1, 0.3, 0.7, 1.5 s (+ jitter): about 6.
+    assert!((3..=12).contains(&n), "{n} requests in {window:?}");
+    // Without growth (backoff 1.0) the floor alone bounds the rate: about one every 100 ms.
+    let n = requests_against_instant_closes(Options::default().backoff(1.0), window);
+    assert!((3..=30).contains(&n), "{n} requests in {window:?} with backoff 1.0");
+}

@@ -134,3 +134,19 @@ fn tiny_limits() {
     let run = run_all_chunkings(0, b"\n\n:x\nfoobar\n");
     assert_eq!(run.items, vec![]);
 }
+
+#[test]
+fn limits_near_usize_max_behave_as_no_limit() {
+    // A line cut by a read must be carried whole, whatever the limit: before the limit was
+    // clamped, `usize::MAX` overflowed the carry's bound, the first half of the line was dropped,
+    // and its tail (`id: forged`) was parsed as a field of its own.
+    let input = b"data: xid: forged\n\nid: 1\ndata: y\n\n";
+    for max in
+        [usize::MAX, usize::MAX - 1, usize::MAX - 5, Parser::MAX_LIMIT + 1, Parser::MAX_LIMIT]
+    {
+        let run = run_all_chunkings(max, input);
+        assert_eq!(run.items, vec![msg("message", "xid: forged", ""), msg("message", "y", "1")]);
+        assert_eq!(run.last_event_id, "1");
+        assert_eq!(Parser::new(max).max_event_size(), Parser::MAX_LIMIT.min(max));
+    }
+}

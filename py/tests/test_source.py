@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Any
@@ -463,3 +464,13 @@ def test_message_event_constructor() -> None:
     assert (ev.type, ev.data, ev.last_event_id, ev.origin) == ("x", "d", "", "")
     assert MessageEvent(data="d") == MessageEvent("message", data="d")
     assert "MessageEvent(" in repr(ev)
+
+
+@pytest.mark.parametrize("limit", [2**64 - 1, 2**64, 2**100, sys.maxsize])
+def test_huge_max_event_size_means_no_limit(server: Any, limit: int) -> None:
+    # A line cut across writes is carried whole: an overflowing limit once dropped its first
+    # half and parsed the tail (`id: forged`) as a field of its own.
+    t = server.token()
+    url = server.script(t, c1="data: xid: forged\n\nid: 1\ndata: y\n\n", split1="8")
+    evs = list(EventSource(url, max_event_size=limit))
+    assert [(e.data, e.last_event_id) for e in evs] == [("xid: forged", ""), ("y", "1")]

@@ -166,6 +166,10 @@ class _Stop(Exception):
 # ---------------------------------------------------------------------------------------------
 
 
+# The largest max_event_size the native layer takes (usize); larger values mean the same.
+_MAX_SIZE = (1 << 64) - 1
+
+
 class EventSource:
     """A WHATWG EventSource. Connects at once; reconnects per the spec until closed.
 
@@ -218,12 +222,11 @@ class EventSource:
                 max_retry=_seconds("max_retry", max_retry),
                 connect_timeout=_optional_seconds("connect_timeout", connect_timeout),
                 read_timeout=_optional_seconds("read_timeout", read_timeout),
-                max_event_size=max_event_size,
+                # Any limit beyond what memory can hold means "no limit": saturate.
+                max_event_size=min(max_event_size, _MAX_SIZE),
             )
         except _native.CoreError as e:
             raise error_from(*e.args) from None
-        except OverflowError:
-            raise ValueError(f"max_event_size is too large: {max_event_size}") from None
         self._native = native
         self._loop = _running_loop()  # where callbacks run (None: the library thread)
         self._ready_state = CONNECTING
