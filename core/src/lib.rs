@@ -28,7 +28,7 @@ mod utf8;
 pub use error::{Error, ErrorKind};
 pub use event::{ErrorEvent, Event, MessageEvent, ReadyState};
 #[cfg(feature = "client")]
-pub use options::Options;
+pub use options::{Options, TransportKind};
 #[cfg(feature = "client")]
 pub use source::{Batch, EventSource, Handler, Recv};
 pub use text::Text;

@@ -50,6 +50,59 @@ pub struct Options {
     pub ca_certs: Option<PathBuf>,
     /// Accept any TLS certificate. Dangerous; for testing only. Default false.
     pub accept_invalid_certs: bool,
+    /// A PEM file with the client certificate (chain) for mutual TLS. Default none.
+    pub client_cert: Option<PathBuf>,
+    /// The PEM file of the client certificate's private key. Default: the key is looked for in
+    /// `client_cert`'s file.
+    pub client_key: Option<PathBuf>,
+    /// Which HTTP client carries the requests. Default [`TransportKind::Default`].
+    pub transport: TransportKind,
+    /// Speak HTTP/2 without TLS to `http://` URLs (h2c with prior knowledge). Default false.
+    /// `https://` URLs negotiate HTTP/2 by ALPN anyway.
+    pub http2_prior_knowledge: bool,
+    /// Rust only: a `reqwest::Client` of your own, used as given (its pool, TLS roots,
+    /// proxies, timeouts, cookie store and redirect policy). Options that configure a client
+    /// (`proxy`, `ca_certs`, `accept_invalid_certs`, `client_cert`, `http2_prior_knowledge`,
+    /// a `max_redirects` other than the default, the lean transport) are then refused.
+    pub client: Option<reqwest::Client>,
+}
+
+/// Which HTTP client a source uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    /// reqwest (hyper): HTTP/1.1 and HTTP/2, http/https/socks5 proxies, client certificates.
+    #[default]
+    Default,
+    /// The built-in HTTP/1.1 client: the least memory and CPU per source, for processes that
+    /// hold thousands of streams. HTTP/1.1 only; http proxies (and CONNECT) only.
+    Lean,
+}
+
+impl TransportKind {
+    /// The name every face uses: `"default"` or `"lean"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Default => "default",
+            TransportKind::Lean => "lean",
+        }
+    }
+}
+
+impl std::str::FromStr for TransportKind {
+    type Err = crate::Error;
+    /// `"default"` or `"lean"` (ASCII case-insensitive).
+    fn from_str(s: &str) -> Result<TransportKind, crate::Error> {
+        if s.eq_ignore_ascii_case("default") {
+            Ok(TransportKind::Default)
+        } else if s.eq_ignore_ascii_case("lean") {
+            Ok(TransportKind::Lean)
+        } else {
+            Err(crate::Error::new(
+                crate::ErrorKind::InvalidOption,
+                format!("unknown transport {s:?}: use \"default\" (reqwest) or \"lean\""),
+            ))
+        }
+    }
 }
 
 impl Default for Options {
@@ -70,6 +123,11 @@ impl Default for Options {
             proxy: None,
             ca_certs: None,
             accept_invalid_certs: false,
+            client_cert: None,
+            client_key: None,
+            transport: TransportKind::Default,
+            http2_prior_knowledge: false,
+            client: None,
         }
     }
 }
@@ -136,6 +194,26 @@ impl Options {
     }
     pub fn accept_invalid_certs(mut self, on: bool) -> Self {
         self.accept_invalid_certs = on;
+        self
+    }
+    /// A client certificate for mutual TLS: `cert` holds the certificate chain (PEM), `key`
+    /// its private key (PEM; `None`: the key is in `cert`'s file too).
+    pub fn client_cert(mut self, cert: impl Into<PathBuf>, key: Option<PathBuf>) -> Self {
+        self.client_cert = Some(cert.into());
+        self.client_key = key;
+        self
+    }
+    pub fn transport(mut self, kind: TransportKind) -> Self {
+        self.transport = kind;
+        self
+    }
+    pub fn http2_prior_knowledge(mut self, on: bool) -> Self {
+        self.http2_prior_knowledge = on;
+        self
+    }
+    /// Use this `reqwest::Client` for the requests, as given.
+    pub fn reqwest_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
         self
     }
 }

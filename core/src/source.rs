@@ -8,7 +8,7 @@
 //! return, so that after `close()` no callback of the source runs.
 
 use std::cell::Cell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -17,13 +17,12 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use once_cell::sync::Lazy;
 use tokio::task::JoinHandle;
 use url::Url;
 
 use crate::parser::{Parser, Sink};
 use crate::text;
-use crate::transport::{Client, CookieJar, RequestParts, Response};
+use crate::transport::{self, Request, Response, SourceJar, Transport};
 use crate::{Error, ErrorEvent, ErrorKind, Event, MessageEvent, Options, ReadyState, Text};
 
 // ---------------------------------------------------------------------------------------------
@@ -252,7 +251,7 @@ impl EventSource {
             Error::new(ErrorKind::InvalidUrl, format!("invalid URL {url:?}: {e}")).with_source(e)
         })?;
         let request = RequestSpec::new(&options)?;
-        let client = client_for(&options)?;
+        let client = transport::for_options(&options)?;
         let shared = Arc::new(Shared {
             url,
             with_credentials: options.with_credentials,
@@ -710,47 +709,14 @@ impl RequestSpec {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Transport clients, shared between sources with the same transport settings.
-
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct ClientKey {
-    connect_timeout: Option<Duration>,
-    max_redirects: usize,
-    proxy: Option<String>,
-    ca_certs: Option<std::path::PathBuf>,
-    accept_invalid_certs: bool,
-}
-
-static CLIENTS: Lazy<Mutex<HashMap<ClientKey, Arc<Client>>>> = Lazy::new(Default::default);
-
-fn client_for(o: &Options) -> Result<Arc<Client>, Error> {
-    let key = ClientKey {
-        connect_timeout: o.connect_timeout,
-        max_redirects: o.max_redirects,
-        proxy: o.proxy.clone(),
-        ca_certs: o.ca_certs.clone(),
-        accept_invalid_certs: o.accept_invalid_certs,
-    };
-    let mut clients = lock(&CLIENTS);
-    if let Some(c) = clients.get(&key) {
-        return Ok(c.clone());
-    }
-    let client = Arc::new(Client::new(o)?);
-    if clients.len() < 64 {
-        clients.insert(key, client.clone());
-    }
-    Ok(client)
-}
-
-// ---------------------------------------------------------------------------------------------
 // The connection task: the spec's processing model.
 
 struct Connection {
     shared: Arc<Shared>,
-    client: Arc<Client>,
+    client: Arc<dyn Transport>,
     request: RequestSpec,
-    /// The cookie jar of a `with_credentials` source.
-    jar: Option<CookieJar>,
+    /// The cookie jar of a `with_credentials` source, where the transport keeps one per source.
+    jar: Option<SourceJar>,
     handler: Box<dyn Handler>,
     parser: Parser,
     /// The reconnection time (spec), changed by `retry:`.
@@ -787,7 +753,7 @@ enum Outcome {
 impl Connection {
     fn new(
         shared: Arc<Shared>,
-        client: Arc<Client>,
+        client: Arc<dyn Transport>,
         request: RequestSpec,
         o: &Options,
         handler: Box<dyn Handler>,
@@ -800,7 +766,7 @@ impl Connection {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let seed = now.as_nanos() as u64 ^ (Arc::as_ptr(&shared) as u64);
         Connection {
-            jar: o.with_credentials.then(CookieJar::default),
+            jar: if o.with_credentials { client.new_jar() } else { None },
             shared,
             client,
             request,
@@ -886,20 +852,15 @@ impl Connection {
         // control characters cannot go in a header, so such an id is not sent.
         let id = (!id.is_empty() && !id.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f))
             .then_some(id);
-        let req = RequestParts {
+        let req = Request {
+            url: &self.shared.url,
             method: &self.request.method,
             headers: &self.request.headers,
             body: self.request.body.as_ref(),
             last_event_id: id,
+            read_timeout: self.read_timeout,
         };
-        // Boxed: connecting (DNS, TLS handshake) needs far more state than streaming.
-        let opened = Box::pin(self.client.open(
-            &self.shared.url,
-            &req,
-            self.jar.as_mut(),
-            self.read_timeout,
-        ))
-        .await;
+        let opened = self.client.open(&req, self.jar.as_mut()).await;
         let response = match opened {
             Ok(r) => r,
             Err(e) => return request_error(e),
@@ -919,7 +880,7 @@ impl Connection {
             let mut retry = None;
             let mut parse_error = None;
             let parser = &mut self.parser;
-            let framing = body.decode(&mut |bytes| {
+            let framing = body.drain(&mut |bytes| {
                 if parse_error.is_some() {
                     return;
                 }
@@ -955,26 +916,21 @@ impl Connection {
             // Before waiting: don't let a quiet stream pin the last read buffer.
             self.parser.detach();
             let read = match self.read_timeout {
-                Some(t) => match tokio::time::timeout(t, body.read()).await {
+                Some(t) => match tokio::time::timeout(t, body.fill()).await {
                     Ok(r) => r,
                     Err(_) => {
                         let msg = format!("no data for {t:?} (read timeout)");
                         return Outcome::Reestablish(Error::new(ErrorKind::Timeout, msg));
                     }
                 },
-                None => body.read().await,
+                None => body.fill().await,
             };
             // Share the worker with other sources: a fast stream is always readable.
             tokio::task::consume_budget().await;
             match read {
                 Ok(true) => {}
-                Ok(false) => return Outcome::Reestablish(body.eof_error()),
-                Err(e) => {
-                    let msg = format!("the connection broke while reading the stream: {e}");
-                    return Outcome::Reestablish(
-                        Error::new(ErrorKind::Network, msg).with_source(e),
-                    );
-                }
+                Ok(false) => return Outcome::Reestablish(body.end_error()),
+                Err(e) => return Outcome::Reestablish(e),
             }
         }
     }

@@ -46,7 +46,7 @@ fn s11_02_ready_state_numbers() {
 #[test]
 fn s11_03_unparseable_url_is_a_construction_error() {
     for bad in ["http://exa mple/", "not a url", "", "/relative/path"] {
-        let err = EventSource::new(bad).unwrap_err();
+        let err = EventSource::with_options(bad, opts()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidUrl, "{bad}");
         assert!(err.message().contains("invalid URL"), "{}", err.message());
     }
@@ -54,7 +54,7 @@ fn s11_03_unparseable_url_is_a_construction_error() {
 
 #[test]
 fn s11_04_url_is_serialized_and_survives_redirects() {
-    let es = EventSource::new("HTTP://127.0.0.1:9/a/../b?q").unwrap();
+    let es = EventSource::with_options("HTTP://127.0.0.1:9/a/../b?q", opts()).unwrap();
     assert_eq!(es.url(), "http://127.0.0.1:9/b?q");
     es.close();
     let t = token();
@@ -67,9 +67,9 @@ fn s11_04_url_is_serialized_and_survives_redirects() {
 
 #[test]
 fn s11_05_with_credentials_reflected() {
-    let es = EventSource::new("http://127.0.0.1:9/").unwrap();
+    let es = EventSource::with_options("http://127.0.0.1:9/", opts()).unwrap();
     assert!(!es.with_credentials());
-    let es = open("http://127.0.0.1:9/", Options::default().with_credentials(true));
+    let es = open("http://127.0.0.1:9/", opts().with_credentials(true));
     assert!(es.with_credentials());
 }
 
@@ -206,10 +206,7 @@ fn s11_15_redirect_to_a_bad_response_fails() {
 #[test]
 fn s11_16_clean_end_reconnects() {
     let t = token();
-    let es = open(
-        &script(&t, &[b"retry: 200\ndata: one\n\n", b"data: two\n\n"], ""),
-        Options::default(),
-    );
+    let es = open(&script(&t, &[b"retry: 200\ndata: one\n\n", b"data: two\n\n"], ""), opts());
     assert_eq!(
         trace(&es, 6),
         ["open", "message:one:", "error(0)", "open", "message:two:", "error(0)"]
@@ -251,7 +248,7 @@ fn s11_21_network_error_then_retry_after_reconnection_time() {
     // Reserve a port, free it, point the source at it, and only start a server there later.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let start = Instant::now();
-    let es = open(&format!("http://127.0.0.1:{port}/stream?count=1"), Options::default());
+    let es = open(&format!("http://127.0.0.1:{port}/stream?count=1"), opts());
     let first = take(&es, 1, Duration::from_secs(5));
     let Event::Error(e) = &first[0] else { panic!("{first:?}") };
     assert_eq!((e.ready_state, e.error.kind()), (ReadyState::Connecting, ErrorKind::Connect));
@@ -264,7 +261,7 @@ fn s11_21_network_error_then_retry_after_reconnection_time() {
 #[test]
 fn s11_22_retry_only_stream_opens_again() {
     let t = token();
-    let es = open(&script(&t, &[b"retry: 200\n", b"retry: 200\n"], ""), Options::default());
+    let es = open(&script(&t, &[b"retry: 200\n", b"retry: 200\n"], ""), opts());
     assert_eq!(trace(&es, 4), ["open", "error(0)", "open", "error(0)"]);
 }
 
@@ -328,9 +325,9 @@ fn reconnect_gap(first: &[u8], o: Options) -> Duration {
 
 #[test]
 fn s11_26_27_retry_sets_the_delay_in_decimal() {
-    let gap = reconnect_gap(b"retry: 1500\ndata: 1\n\n", Options::default());
+    let gap = reconnect_gap(b"retry: 1500\ndata: 1\n\n", opts());
     assert!(gap >= Duration::from_millis(1500) && gap < Duration::from_millis(2900), "{gap:?}");
-    let gap = reconnect_gap(b"retry: 01500\ndata: 1\n\n", Options::default());
+    let gap = reconnect_gap(b"retry: 01500\ndata: 1\n\n", opts());
     assert!(gap >= Duration::from_millis(1500) && gap < Duration::from_millis(2900), "{gap:?}");
 }
 
@@ -346,7 +343,7 @@ fn s11_28_29_invalid_retry_values_are_ignored() {
         "retry:",
     ] {
         let body = format!("retry: 700\n{bad}\ndata: 1\n\n");
-        let gap = reconnect_gap(body.as_bytes(), Options::default());
+        let gap = reconnect_gap(body.as_bytes(), opts());
         assert!(
             gap >= Duration::from_millis(700) && gap < Duration::from_millis(2000),
             "{bad}: {gap:?}"
@@ -356,9 +353,9 @@ fn s11_28_29_invalid_retry_values_are_ignored() {
 
 #[test]
 fn s11_30_31_short_retry_applies_even_without_dispatch() {
-    let gap = reconnect_gap(b"retry: 100\ndata: 1\n\n", Options::default());
+    let gap = reconnect_gap(b"retry: 100\ndata: 1\n\n", opts());
     assert!(gap < Duration::from_millis(1200), "{gap:?}");
-    let gap = reconnect_gap(b"data: 1\n\nretry: 100\n", Options::default());
+    let gap = reconnect_gap(b"data: 1\n\nretry: 100\n", opts());
     assert!(gap < Duration::from_millis(1200), "{gap:?}");
 }
 
@@ -625,7 +622,7 @@ fn close_from_another_thread_while_streaming_stops_callbacks() {
 #[test]
 fn s11_77_non_http_scheme_fails_asynchronously() {
     for url in ["ftp://127.0.0.1/x", "mailto:a@b.c", "about:blank", "javascript:1"] {
-        let es = EventSource::new(url).unwrap();
+        let es = EventSource::with_options(url, opts()).unwrap();
         let evs = take(&es, 2, Duration::from_secs(5));
         assert_eq!(evs.len(), 1, "{url}");
         let Event::Error(e) = &evs[0] else { panic!() };
@@ -671,15 +668,15 @@ fn with_credentials_keeps_cookies() {
 fn bad_options_are_construction_errors() {
     let url = "http://127.0.0.1:9/";
     let cases = [
-        Options::default().header("Bad Name", "x"),
-        Options::default().header("X", "line\nbreak"),
-        Options::default().header("Last-Event-ID", "1"),
-        Options::default().method("GE T"),
-        Options::default().last_event_id("a\nb"),
-        Options::default().max_event_size(0),
-        Options::default().backoff(0.5),
-        Options::default().proxy("::not a url"),
-        Options::default().ca_certs("/nonexistent/ca.pem"),
+        opts().header("Bad Name", "x"),
+        opts().header("X", "line\nbreak"),
+        opts().header("Last-Event-ID", "1"),
+        opts().method("GE T"),
+        opts().last_event_id("a\nb"),
+        opts().max_event_size(0),
+        opts().backoff(0.5),
+        opts().proxy("::not a url"),
+        opts().ca_certs("/nonexistent/ca.pem"),
     ];
     for o in cases {
         let dbg = format!("{o:?}");
@@ -715,7 +712,7 @@ fn too_many_redirects_fail() {
 #[test]
 fn backoff_grows_after_consecutive_failures_and_is_capped() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let o = Options::default()
+    let o = opts()
         .retry(Duration::from_millis(100))
         .max_retry(Duration::from_millis(400))
         .connect_timeout(Some(Duration::from_millis(200)));
@@ -812,10 +809,10 @@ fn retry_zero_against_instant_closes_does_not_storm() {
     // because a connection that dies at once does not reset the backoff. Unbounded, this was
     // thousands of requests a second.
     let window = Duration::from_secs(2);
-    let n = requests_against_instant_closes(Options::default(), window);
+    let n = requests_against_instant_closes(opts(), window);
     // 0, 0, 0.1, 0.3, 0.7, 1.5 s (+ jitter): about 6.
     assert!((3..=12).contains(&n), "{n} requests in {window:?}");
     // Without growth (backoff 1.0) the floor alone bounds the rate: about one every 100 ms.
-    let n = requests_against_instant_closes(Options::default().backoff(1.0), window);
+    let n = requests_against_instant_closes(opts().backoff(1.0), window);
     assert!((3..=30).contains(&n), "{n} requests in {window:?} with backoff 1.0");
 }

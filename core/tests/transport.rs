@@ -1,6 +1,7 @@
-//! The HTTP/1.1 transport against real sockets: raw scripted servers (framing split at every
-//! byte, malformed and hostile heads, 1xx, Content-Length, close-delimited bodies), the
-//! testserver (redirects, cookies), a tiny forwarding proxy and a tiny TLS server.
+//! The lean transport (the built-in HTTP/1.1 client) against real sockets: raw scripted servers
+//! (framing split at every byte, malformed and hostile heads, 1xx, Content-Length,
+//! close-delimited bodies), the testserver (redirects, cookies), a tiny forwarding proxy and a
+//! tiny TLS server. Its exact wire behaviour and messages are checked here.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -10,7 +11,16 @@ use std::time::Duration;
 mod common;
 
 use common::*;
-use eventsource_core::{ErrorKind, Event, EventSource, Options, ReadyState};
+use eventsource_core::{ErrorKind, Event, EventSource, Options, ReadyState, TransportKind};
+
+fn lean() -> Options {
+    Options::default().transport(TransportKind::Lean)
+}
+
+/// `common::fast` on the lean transport.
+fn fast() -> Options {
+    common::fast().transport(TransportKind::Lean)
+}
 
 fn error_of(e: &Event) -> (ReadyState, ErrorKind, String) {
     match e {
@@ -509,8 +519,7 @@ fn plain_http_through_a_proxy_uses_the_absolute_form() {
 #[test]
 fn unusable_proxy_settings_are_construction_errors() {
     for p in ["ftp://127.0.0.1:1", "socks5://127.0.0.1:1", "http://"] {
-        let err = EventSource::with_options("http://127.0.0.1:9/", Options::default().proxy(p))
-            .unwrap_err();
+        let err = EventSource::with_options("http://127.0.0.1:9/", lean().proxy(p)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidOption, "{p}");
     }
 }
@@ -630,8 +639,8 @@ fn tls_with_ca_certs_and_accept_invalid_certs() {
 fn bad_ca_files_are_construction_errors() {
     let path = std::env::temp_dir().join(format!("es-test-bad-{}.pem", std::process::id()));
     std::fs::write(&path, "not a certificate").unwrap();
-    let err = EventSource::with_options("https://127.0.0.1:9/", Options::default().ca_certs(&path))
-        .unwrap_err();
+    let err =
+        EventSource::with_options("https://127.0.0.1:9/", lean().ca_certs(&path)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidOption);
     let _ = std::fs::remove_file(&path);
 }

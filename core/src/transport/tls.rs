@@ -1,13 +1,14 @@
-//! TLS client configurations (rustls with the `ring` provider), one per distinct setting.
+//! TLS client configurations (rustls with the `ring` provider), one per distinct setting, for
+//! both transports: the lean one offers `http/1.1` by ALPN, reqwest `h2` and `http/1.1`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use once_cell::sync::Lazy;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 fn provider() -> Arc<CryptoProvider> {
@@ -43,14 +44,45 @@ pub(crate) fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>
     Ok(certs)
 }
 
-/// Configurations by (extra roots file, accept invalid certs); the default one is shared.
-type Key = (Option<std::path::PathBuf>, bool);
-type Configs = Vec<(Key, Arc<ClientConfig>)>;
+/// The TLS options of a source.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Settings {
+    pub ca_certs: Option<PathBuf>,
+    pub insecure: bool,
+    /// The client certificate chain and the file of its key (mTLS).
+    pub identity: Option<(PathBuf, PathBuf)>,
+}
+
+impl Settings {
+    pub(crate) fn from_options(o: &crate::Options) -> Result<Settings, String> {
+        let identity = match (&o.client_cert, &o.client_key) {
+            (Some(cert), key) => Some((cert.clone(), key.clone().unwrap_or_else(|| cert.clone()))),
+            (None, Some(_)) => return Err("client_key is set without client_cert".into()),
+            (None, None) => None,
+        };
+        Ok(Settings { ca_certs: o.ca_certs.clone(), insecure: o.accept_invalid_certs, identity })
+    }
+
+    /// True when nothing differs from the defaults.
+    pub(crate) fn is_default(&self) -> bool {
+        *self == Settings::default()
+    }
+}
+
+/// The protocols offered by ALPN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Alpn {
+    Http1,
+    H2AndHttp1,
+}
+
+type Configs = Vec<((Settings, Alpn), Arc<ClientConfig>)>;
 static CONFIGS: Lazy<Mutex<Configs>> = Lazy::new(Default::default);
 
-/// The client configuration for these settings: built once per distinct setting.
-pub(crate) fn config(ca_certs: Option<&Path>, insecure: bool) -> Result<Arc<ClientConfig>, String> {
-    let key: Key = (ca_certs.map(Path::to_path_buf), insecure);
+/// The client configuration for these settings: built once per distinct setting, so that a bad
+/// CA or certificate file is reported when the first source with it is made.
+pub(crate) fn config(settings: &Settings, alpn: Alpn) -> Result<Arc<ClientConfig>, String> {
+    let key = (settings.clone(), alpn);
     let mut configs = CONFIGS.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, c)) = configs.iter().find(|(k, _)| *k == key) {
         return Ok(c.clone());
@@ -58,13 +90,10 @@ pub(crate) fn config(ca_certs: Option<&Path>, insecure: bool) -> Result<Arc<Clie
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("cannot set up TLS: {e}"))?;
-    let mut config = if insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider())))
-            .with_no_client_auth()
+    let builder = if settings.insecure {
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAny(provider())))
     } else {
-        let roots = match ca_certs {
+        let roots = match &settings.ca_certs {
             None => system_roots(),
             Some(path) => {
                 let mut roots = (*system_roots()).clone();
@@ -76,14 +105,47 @@ pub(crate) fn config(ca_certs: Option<&Path>, insecure: bool) -> Result<Arc<Clie
                 Arc::new(roots)
             }
         };
-        builder.with_root_certificates(roots).with_no_client_auth()
+        builder.with_root_certificates(roots)
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let mut config = match &settings.identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let (chain, key) = read_identity(cert, key)?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                format!("client_cert {} cannot be used with its key: {e}", cert.display())
+            })?
+        }
+    };
+    config.alpn_protocols = match alpn {
+        Alpn::Http1 => vec![b"http/1.1".to_vec()],
+        Alpn::H2AndHttp1 => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+    };
     let config = Arc::new(config);
     if configs.len() < 64 {
         configs.push((key, config.clone()));
     }
     Ok(config)
+}
+
+/// Reads a client certificate chain and its private key (PEM files; may be the same file).
+fn read_identity(
+    cert: &Path,
+    key: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let pem = std::fs::read(cert)
+        .map_err(|e| format!("cannot read client_cert file {}: {e}", cert.display()))?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("client_cert file {} is not PEM: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!("client_cert file {} holds no PEM certificate", cert.display()));
+    }
+    let pem = std::fs::read(key)
+        .map_err(|e| format!("cannot read client_key file {}: {e}", key.display()))?;
+    let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
+        format!("no PEM private key (PKCS#8, PKCS#1 or SEC1) in {}: {e}", key.display())
+    })?;
+    Ok((chain, key))
 }
 
 /// `accept_invalid_certs`: any certificate passes; handshake signatures are still checked.

@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use eventsource_core::{Event, EventSource, Options, Recv};
+use eventsource_core::{Event, EventSource, Options, Recv, TransportKind};
 use testserver::{Entry, Server};
 
 pub fn server() -> &'static Server {
@@ -53,9 +53,23 @@ pub fn header(e: &Entry, name: &str) -> Option<String> {
     e.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
 }
 
+/// The transport the behaviour tests run on: `ES_TEST_TRANSPORT=lean` runs them on the lean
+/// transport (`make test` runs both).
+pub fn transport() -> TransportKind {
+    match std::env::var("ES_TEST_TRANSPORT") {
+        Ok(v) => v.parse().expect("ES_TEST_TRANSPORT is \"default\" or \"lean\""),
+        Err(_) => TransportKind::Default,
+    }
+}
+
+/// Default options on the transport under test.
+pub fn opts() -> Options {
+    Options::default().transport(transport())
+}
+
 /// Short reconnection delays without backoff, so reconnection tests run fast.
 pub fn fast() -> Options {
-    Options::default().retry(Duration::from_millis(50)).backoff(1.0)
+    opts().retry(Duration::from_millis(50)).backoff(1.0)
 }
 
 /// A compact trace item: `open`, `TYPE:DATA:LASTEVENTID`, or `error(READYSTATE)`.

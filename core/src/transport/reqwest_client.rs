@@ -1,0 +1,300 @@
+//! The default transport: reqwest (hyper) — HTTP/1.1 and HTTP/2 (ALPN on https, or h2c with
+//! prior knowledge), http, https and socks5 proxies (the option, or the environment as reqwest
+//! reads it), client certificates, a cookie store, or a `reqwest::Client` of the user's.
+//!
+//! TLS is our rustls configuration (`tls.rs`, ring), handed to reqwest preconfigured, so both
+//! transports trust, present and refuse the same certificates. Redirects follow reqwest's
+//! policy (credentials are dropped on a cross-origin hop) with our limit and scheme check.
+//! The body is pulled by the source's own task on the runtime: no thread outside it is woken
+//! per chunk.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use super::{BoxFuture, Request, SourceJar, Transport, tls};
+use crate::{Error, ErrorKind};
+
+/// A reqwest client, shared by the sources with the same settings.
+pub(crate) struct Client {
+    inner: reqwest::Client,
+}
+
+impl Client {
+    /// A client with the source's settings. A bad proxy URL or TLS file is an `InvalidOption`.
+    pub(crate) fn new(
+        connect_timeout: Option<Duration>,
+        max_redirects: usize,
+        proxy: Option<&str>,
+        tls: &tls::Settings,
+        http2_prior_knowledge: bool,
+        cookies: bool,
+    ) -> Result<Client, Error> {
+        let invalid = |msg: String| Error::new(ErrorKind::InvalidOption, msg);
+        let config = tls::config(tls, tls::Alpn::H2AndHttp1).map_err(invalid)?;
+        let mut b = reqwest::Client::builder()
+            .tls_backend_preconfigured((*config).clone())
+            .redirect(redirect_policy(max_redirects))
+            .tcp_nodelay(true)
+            // Event streams are long-lived: keep-alive pings find dead HTTP/2 connections.
+            .http2_keep_alive_interval(Some(Duration::from_secs(30)))
+            .http2_keep_alive_while_idle(false)
+            .cookie_store(cookies);
+        if let Some(t) = connect_timeout {
+            b = b.connect_timeout(t);
+        }
+        if let Some(p) = proxy {
+            let proxy = reqwest::Proxy::all(p).map_err(|e| {
+                invalid(format!("invalid proxy URL {:?}: {}", redact(p), chain(&e)))
+            })?;
+            b = b.proxy(proxy);
+        }
+        if http2_prior_knowledge {
+            b = b.http2_prior_knowledge();
+        }
+        let inner = b
+            .build()
+            .map_err(|e| invalid(format!("cannot set up the HTTP client: {}", chain(&e))))?;
+        Ok(Client { inner })
+    }
+
+    /// The user's own client, used as given.
+    pub(crate) fn given(inner: reqwest::Client) -> Client {
+        Client { inner }
+    }
+
+    async fn send(&self, req: &Request<'_>) -> Result<super::Response, Error> {
+        let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|_| {
+            Error::new(ErrorKind::InvalidOption, format!("invalid HTTP method {:?}", req.method))
+        })?;
+        let mut rb = self.inner.request(method, req.url.clone()).headers(headers(req)?);
+        if let Some(body) = req.body {
+            rb = rb.body(body.clone());
+        }
+        let sent = rb.send();
+        let resp = match req.read_timeout {
+            // The head must come within the read timeout (after connecting).
+            Some(t) => match tokio::time::timeout(t, sent).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let msg = format!("no response headers within the read timeout ({t:?})");
+                    return Err(Error::new(ErrorKind::Timeout, msg));
+                }
+            },
+            None => sent.await,
+        }
+        .map_err(|e| classify(&e, req))?;
+        let content_type = resp.headers().get(header::CONTENT_TYPE).map(|v| v.as_bytes().to_vec());
+        let status = resp.status();
+        Ok(super::Response {
+            status: status.as_u16(),
+            reason: status.canonical_reason().unwrap_or("").to_owned(),
+            content_type,
+            origin: resp.url().origin().ascii_serialization(),
+            body: super::Body::Http(Body {
+                resp,
+                pending: VecDeque::new(),
+                ended: false,
+                error: None,
+            }),
+        })
+    }
+}
+
+impl Transport for Client {
+    fn open<'a>(
+        &'a self,
+        req: &'a Request<'a>,
+        _jar: Option<&'a mut SourceJar>,
+    ) -> BoxFuture<'a, Result<super::Response, Error>> {
+        Box::pin(self.send(req))
+    }
+}
+
+/// The request headers: the spec's `Accept` and `Cache-Control`, the user's, `Last-Event-ID`.
+fn headers(req: &Request<'_>) -> Result<HeaderMap, Error> {
+    let mut h = HeaderMap::with_capacity(req.headers.len() + 4);
+    h.insert(header::ACCEPT, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    let mut user = HeaderMap::new();
+    for (name, value) in req.headers {
+        let n = HeaderName::from_bytes(name.as_bytes());
+        let v = HeaderValue::from_str(value);
+        let (Ok(n), Ok(v)) = (n, v) else {
+            let msg = format!("invalid header {name:?}");
+            return Err(Error::new(ErrorKind::InvalidOption, msg));
+        };
+        // Framing is the client's; the spec's Accept is fixed.
+        if [header::ACCEPT, header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::CONNECTION]
+            .contains(&n)
+        {
+            continue;
+        }
+        user.append(n, v);
+    }
+    // A user's Cache-Control or Pragma replaces ours; other names add up.
+    for name in user.keys() {
+        h.remove(name);
+    }
+    for (n, v) in user.iter() {
+        h.append(n.clone(), v.clone());
+    }
+    if let Some(id) = req.last_event_id
+        && let Ok(v) = HeaderValue::from_bytes(id)
+    {
+        h.insert("last-event-id", v);
+    }
+    Ok(h)
+}
+
+/// Why a redirect chain was refused (carried inside reqwest's error).
+#[derive(Debug)]
+enum RedirectRefused {
+    TooMany(usize),
+    Scheme(String),
+}
+
+impl std::fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RedirectRefused::TooMany(n) => write!(f, "too many redirects: more than {n}"),
+            RedirectRefused::Scheme(u) => {
+                write!(f, "the server redirected to {u}, which is not an http or https URL")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RedirectRefused {}
+
+fn redirect_policy(max: usize) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if !matches!(attempt.url().scheme(), "http" | "https") {
+            let url = attempt.url().to_string();
+            attempt.error(RedirectRefused::Scheme(url))
+        } else if attempt.previous().len() > max {
+            attempt.error(RedirectRefused::TooMany(max))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// The error's message followed by its causes: reqwest's own is terse ("error sending request").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let s_msg = s.to_string();
+        if !msg.contains(&s_msg) {
+            msg.push_str(": ");
+            msg.push_str(&s_msg);
+        }
+        cur = s.source();
+    }
+    msg
+}
+
+/// A URL with its password hidden, for messages.
+fn redact(s: &str) -> String {
+    match url::Url::parse(s) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => s.to_owned(),
+    }
+}
+
+/// Maps a reqwest error to our kinds: refused redirects fail the connection; the rest
+/// reconnect, as network errors do.
+fn classify(e: &reqwest::Error, req: &Request<'_>) -> Error {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<RedirectRefused>() {
+            let kind = match r {
+                RedirectRefused::TooMany(_) => ErrorKind::TooManyRedirects,
+                RedirectRefused::Scheme(_) => ErrorKind::UnsupportedScheme,
+            };
+            return Error::new(kind, r.to_string());
+        }
+        cur = err.source();
+    }
+    let host = req.url.host_str().unwrap_or("");
+    let detail = chain(e);
+    let (kind, msg) = if e.is_timeout() {
+        (ErrorKind::Timeout, format!("timed out connecting to {host}: {detail}"))
+    } else if e.is_connect() {
+        (ErrorKind::Connect, format!("cannot connect to {host}: {detail}"))
+    } else if e.is_builder() {
+        (ErrorKind::InvalidOption, format!("cannot build the request: {detail}"))
+    } else {
+        (ErrorKind::Network, format!("the request to {host} failed: {detail}"))
+    };
+    Error::new(kind, msg)
+}
+
+/// A reqwest response body, pulled chunk by chunk.
+pub(crate) struct Body {
+    resp: reqwest::Response,
+    /// Chunks received and not yet handed to the parser.
+    pending: VecDeque<Bytes>,
+    ended: bool,
+    /// An error that came after some data: reported by the next `fill`.
+    error: Option<Error>,
+}
+
+impl Body {
+    pub(crate) fn drain(&mut self, data: &mut impl FnMut(Bytes)) -> bool {
+        while let Some(b) = self.pending.pop_front() {
+            data(b);
+        }
+        self.ended && self.error.is_none()
+    }
+
+    /// Waits for the next chunk, then takes every chunk that is ready without waiting, so that
+    /// the events of one wake-up are delivered as one batch.
+    pub(crate) async fn fill(&mut self) -> Result<bool, Error> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if self.ended {
+            return Ok(false);
+        }
+        match self.resp.chunk().await {
+            Ok(Some(b)) => self.pending.push_back(b),
+            Ok(None) => {
+                self.ended = true;
+                return Ok(false);
+            }
+            Err(e) => return Err(body_error(&e)),
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            let mut next = std::pin::pin!(self.resp.chunk());
+            match next.as_mut().poll(&mut cx) {
+                Poll::Ready(Ok(Some(b))) => self.pending.push_back(b),
+                Poll::Ready(Ok(None)) => {
+                    self.ended = true;
+                    break;
+                }
+                Poll::Ready(Err(e)) => {
+                    self.error = Some(body_error(&e));
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn body_error(e: &reqwest::Error) -> Error {
+    let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Network };
+    Error::new(kind, format!("the connection broke while reading the stream: {}", chain(e)))
+}
