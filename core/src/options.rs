@@ -60,6 +60,23 @@ pub struct Options {
     /// Speak HTTP/2 without TLS to `http://` URLs (h2c with prior knowledge). Default false.
     /// `https://` URLs negotiate HTTP/2 by ALPN anyway.
     pub http2_prior_knowledge: bool,
+    /// Whether the source reconnects. `None` (the default): a GET source reconnects as the spec
+    /// says; a source with another method does not, so that its body is never sent twice (an
+    /// LLM request billed again): any end or failure of its stream closes it (CLOSED + error).
+    /// `Some(true)`: reconnect whatever the method. `Some(false)`: never reconnect.
+    pub reconnect: Option<bool>,
+    /// Consecutive failed attempts after which the source gives up (CLOSED + an error that
+    /// says so). `None` (the default): no limit.
+    pub max_reconnects: Option<u32>,
+    /// Whether a failure of the very first connection (before any open) is retried. Default
+    /// true, as the spec says (a browser retries); false fails the source at once, so a wrong
+    /// URL or an unreachable host is reported instead of retried.
+    pub retry_initial: bool,
+    /// The `User-Agent` header. Default `eventsource-native/<version>`; `None` sends none. A
+    /// `User-Agent` in `headers` takes precedence.
+    pub user_agent: Option<String>,
+    /// How much of a fatal HTTP error's body is kept on the error. Default 64 KiB.
+    pub max_error_body: usize,
     /// Rust only: a `reqwest::Client` of your own, used as given (its pool, TLS roots,
     /// proxies, timeouts, cookie store and redirect policy). Options that configure a client
     /// (`proxy`, `ca_certs`, `accept_invalid_certs`, `client_cert`, `http2_prior_knowledge`,
@@ -127,6 +144,11 @@ impl Default for Options {
             client_key: None,
             transport: TransportKind::Default,
             http2_prior_knowledge: false,
+            reconnect: None,
+            max_reconnects: None,
+            retry_initial: true,
+            user_agent: Some(format!("eventsource-native/{}", crate::VERSION)),
+            max_error_body: 64 << 10,
             client: None,
         }
     }
@@ -209,6 +231,28 @@ impl Options {
     }
     pub fn http2_prior_knowledge(mut self, on: bool) -> Self {
         self.http2_prior_knowledge = on;
+        self
+    }
+    /// Turn reconnection on or off for any method (see [`Options::reconnect`]).
+    pub fn reconnect(mut self, on: bool) -> Self {
+        self.reconnect = Some(on);
+        self
+    }
+    pub fn max_reconnects(mut self, n: u32) -> Self {
+        self.max_reconnects = Some(n);
+        self
+    }
+    pub fn retry_initial(mut self, on: bool) -> Self {
+        self.retry_initial = on;
+        self
+    }
+    /// The `User-Agent` header; `None` sends none.
+    pub fn user_agent(mut self, ua: Option<String>) -> Self {
+        self.user_agent = ua;
+        self
+    }
+    pub fn max_error_body(mut self, bytes: usize) -> Self {
+        self.max_error_body = bytes;
         self
     }
     /// Use this `reqwest::Client` for the requests, as given.
