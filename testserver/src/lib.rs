@@ -402,7 +402,8 @@ pub fn bind(port: u16) -> io::Result<Vec<std::net::TcpListener>> {
 }
 
 /// Serves on already-bound listeners inside the current tokio runtime: the plain listener
-/// (HTTP/1.1 and h2c). Returns the accept-loop tasks; connections run as their own tasks and end
+/// (HTTP/1.1 and h2c). `_port` is unused (routes read each listener's own port); it stays for
+/// existing callers. Returns the accept-loop tasks; connections run as their own tasks and end
 /// with the runtime.
 pub fn serve(
     listeners: Vec<std::net::TcpListener>,

@@ -84,23 +84,23 @@ async fn run(s: &mut TcpStream, id: u64, state: &State) -> io::Result<()> {
     } else {
         NO_ACCEPTABLE
     };
-    s.write_all(&[5, method]).await?;
+    // Each outcome is recorded before the client hears it, so the log is complete by then.
     if method == NO_ACCEPTABLE {
         entry.status = u16::from(NO_ACCEPTABLE);
         state.proxy_log.record(entry);
-        return Ok(());
+        return s.write_all(&[5, method]).await;
     }
+    s.write_all(&[5, method]).await?;
     if method == USER_PASSWORD {
         let _version = s.read_u8().await?; // 0x01
         entry.user = Some(read_string(s).await?);
         entry.password = Some(read_string(s).await?);
-        let ok = credentials_ok(state, entry.user.as_deref(), entry.password.as_deref());
-        s.write_all(&[1, if ok { 0 } else { 1 }]).await?;
-        if !ok {
+        if !credentials_ok(state, entry.user.as_deref(), entry.password.as_deref()) {
             entry.status = 1;
             state.proxy_log.record(entry);
-            return Ok(());
+            return s.write_all(&[1, 1]).await;
         }
+        s.write_all(&[1, 0]).await?;
     }
 
     let mut head = [0u8; 4];
