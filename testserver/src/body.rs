@@ -15,6 +15,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 
+use crate::conn::ConnInfo;
 use crate::log::DoneGuard;
 use crate::stream::StreamGen;
 
@@ -29,6 +30,8 @@ pub(crate) enum Step {
     Abort,
     /// Send nothing more and keep the connection open until the client goes away.
     Hold,
+    /// End the whole TCP connection with a RST (`SO_LINGER` 0), every stream on it included.
+    Reset(Arc<ConnInfo>),
 }
 
 pub(crate) enum Kind {
@@ -100,6 +103,13 @@ impl Out {
                         return;
                     }
                     Step::Hold => {
+                        tx.closed().await;
+                        return;
+                    }
+                    Step::Reset(conn) => {
+                        conn.reset();
+                        // Stay pending until the connection is gone: ending the body here
+                        // could let a clean end reach the client before the RST.
                         tx.closed().await;
                         return;
                     }

@@ -1,4 +1,5 @@
-//! The request log: every request whose query has `t=TOKEN` is recorded under TOKEN.
+//! The logs: every request whose query has `t=TOKEN` is recorded under TOKEN, and every request
+//! a proxy listener sees is recorded in the proxy log.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -21,6 +22,14 @@ pub struct Entry {
     /// Milliseconds since the server started, when the server was done with the response: the
     /// body ended, or the connection went away. `None` while the response is still running.
     pub done_ms: Option<f64>,
+    /// `"HTTP/1.1"` or `"HTTP/2.0"` (`"HTTP/1.0"` for a 1.0 client).
+    pub version: String,
+    /// The id of the TCP connection the request came on (unique per server, from 1).
+    pub conn: u64,
+    /// The request came over TLS.
+    pub tls: bool,
+    /// The client presented a certificate signed by the server's CA.
+    pub client_cert: bool,
 }
 
 /// Tokens → entries, plus the server's start instant.
@@ -78,6 +87,99 @@ impl Drop for DoneGuard {
     }
 }
 
+/// One request seen by a proxy listener.
+#[derive(Debug, Clone)]
+pub struct ProxyEntry {
+    /// `"http"`, `"https"` (the proxy behind TLS) or `"socks5"`.
+    pub kind: String,
+    /// The id of the client's connection to the proxy (same counter as `Entry::conn`).
+    pub conn: u64,
+    /// HTTP proxies: the request line as received (`GET http://127.0.0.1:8080/x HTTP/1.1`,
+    /// `CONNECT 127.0.0.1:8443 HTTP/1.1`). SOCKS5: `CONNECT HOST:PORT`; empty when the
+    /// authentication failed before any request.
+    pub request: String,
+    /// The target as `host:port` (`[::1]:PORT` for IPv6), as the client named it.
+    pub target: String,
+    /// The `Proxy-Authorization` header, if any (HTTP proxies).
+    pub proxy_authorization: Option<String>,
+    /// The user name: from `Proxy-Authorization: Basic`, or the SOCKS5 user name.
+    pub user: Option<String>,
+    /// The password, from the same place.
+    pub password: Option<String>,
+    /// The proxy forwarded the request (or opened the tunnel).
+    pub allowed: bool,
+    /// What the client was told: the HTTP status of the proxy's own answer (200 for an opened
+    /// tunnel, the target's status for a forwarded request, 403 refused, 407 authentication,
+    /// 502 unreachable, 400 malformed); for SOCKS5 the reply code (0 success, 2 not allowed,
+    /// 5 refused, 7 command not supported, 8 address type not supported), 1 when the user
+    /// name/password subnegotiation failed, 255 when no offered method was acceptable.
+    /// 0 while an HTTP request is still waiting for the target's answer.
+    pub status: u16,
+    /// Milliseconds since the server started, when the request arrived.
+    pub at_ms: f64,
+}
+
+/// Every proxied request, in arrival order.
+#[derive(Debug, Default)]
+pub(crate) struct ProxyLog {
+    entries: Mutex<Vec<ProxyEntry>>,
+}
+
+impl ProxyLog {
+    /// Appends `entry`; returns its index for `update`.
+    pub(crate) fn record(&self, entry: ProxyEntry) -> usize {
+        let mut all = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        all.push(entry);
+        all.len() - 1
+    }
+
+    pub(crate) fn update(&self, index: usize, change: impl FnOnce(&mut ProxyEntry)) {
+        let mut all = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = all.get_mut(index) {
+            change(e);
+        }
+    }
+
+    /// All entries, or those whose `user` is `user`.
+    pub(crate) fn entries(&self, user: Option<&str>) -> Vec<ProxyEntry> {
+        let all = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        all.iter().filter(|e| user.is_none() || e.user.as_deref() == user).cloned().collect()
+    }
+}
+
+/// The JSON array served by `GET /proxy-log`.
+pub(crate) fn proxy_json(entries: &[ProxyEntry]) -> String {
+    let opt = |out: &mut String, v: &Option<String>| match v {
+        Some(v) => json_str(out, v),
+        None => out.push_str("null"),
+    };
+    let mut out = String::from("[");
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("\n{\"kind\":");
+        json_str(&mut out, &e.kind);
+        let _ = write!(out, ",\"conn\":{},\"request\":", e.conn);
+        json_str(&mut out, &e.request);
+        out.push_str(",\"target\":");
+        json_str(&mut out, &e.target);
+        out.push_str(",\"proxy_authorization\":");
+        opt(&mut out, &e.proxy_authorization);
+        out.push_str(",\"user\":");
+        opt(&mut out, &e.user);
+        out.push_str(",\"password\":");
+        opt(&mut out, &e.password);
+        let _ = write!(
+            out,
+            ",\"allowed\":{},\"status\":{},\"at_ms\":{:.3}}}",
+            e.allowed, e.status, e.at_ms
+        );
+    }
+    out.push_str("\n]\n");
+    out
+}
+
 /// The JSON array served by `GET /log?t=TOKEN`.
 pub(crate) fn to_json(entries: &[Entry]) -> String {
     let mut out = String::from("[");
@@ -109,6 +211,10 @@ pub(crate) fn to_json(entries: &[Entry]) -> String {
             }
             None => out.push_str("null"),
         }
+        out.push_str(",\"version\":");
+        json_str(&mut out, &e.version);
+        let _ =
+            write!(out, ",\"conn\":{},\"tls\":{},\"client_cert\":{}", e.conn, e.tls, e.client_cert);
         out.push('}');
     }
     out.push_str("\n]\n");

@@ -1,6 +1,7 @@
-//! Request routing and the endpoints.
+//! Request routing and the endpoints. The fault scenarios live in `scenario.rs`.
 
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,8 @@ use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, LOCATI
 use hyper::{Request, Response, StatusCode};
 
 use crate::body::{Out, Step};
-use crate::log::{DoneGuard, Entry, Log, to_json};
+use crate::conn::{ConnInfo, Counters};
+use crate::log::{DoneGuard, Entry, Log, ProxyLog, proxy_json, to_json};
 use crate::query::Query;
 use crate::stream::StreamGen;
 
@@ -19,38 +21,72 @@ use crate::stream::StreamGen;
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) log: Arc<Log>,
-    pub(crate) port: u16,
+    pub(crate) proxy_log: Arc<ProxyLog>,
+    pub(crate) conns: Counters,
+    /// HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`; `None` = hyper's default (200).
+    pub(crate) max_concurrent_streams: Option<u32>,
+    /// The credentials the proxies require, if any.
+    pub(crate) proxy_auth: Option<(String, String)>,
 }
 
-const SSE: &str = "text/event-stream";
+impl State {
+    pub(crate) fn new(
+        log: Arc<Log>,
+        max_concurrent_streams: Option<u32>,
+        proxy_auth: Option<(String, String)>,
+    ) -> Arc<State> {
+        Arc::new(State {
+            log,
+            proxy_log: Arc::new(ProxyLog::default()),
+            conns: Counters::default(),
+            max_concurrent_streams,
+            proxy_auth,
+        })
+    }
+}
 
-fn ms(n: u64) -> Duration {
+/// The request as the routes see it.
+pub(crate) struct Ctx<'a> {
+    pub(crate) conn: &'a Arc<ConnInfo>,
+    pub(crate) version: hyper::Version,
+}
+
+pub(crate) const SSE: &str = "text/event-stream";
+
+pub(crate) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn plain(status: StatusCode, text: &str) -> Response<Out> {
+pub(crate) fn plain(status: StatusCode, text: &str) -> Response<Out> {
     let mut resp = Response::new(Out::full(text.to_owned()));
     *resp.status_mut() = status;
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     resp
 }
 
-fn no_content() -> Response<Out> {
+pub(crate) fn no_content() -> Response<Out> {
     let mut resp = Response::new(Out::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
     resp
 }
 
-fn sse(body: Out) -> Response<Out> {
+pub(crate) fn sse(body: Out) -> Response<Out> {
     let mut resp = Response::new(body);
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(SSE));
     resp.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
 }
 
+fn json(body: String) -> Response<Out> {
+    let mut resp = Response::new(Out::full(body));
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
 /// The hyper service: records the request under `t`, then routes it.
 pub(crate) async fn handle(
     state: Arc<State>,
+    conn: Arc<ConnInfo>,
     req: Request<Incoming>,
 ) -> Result<Response<Out>, Infallible> {
     let at_ms = state.log.now_ms();
@@ -59,7 +95,8 @@ pub(crate) async fn handle(
     let query = Query::parse(parts.uri.query());
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
 
-    let token = query.text("t").filter(|_| path != "/log");
+    // The log readers are not recorded: reading would change what they count.
+    let token = query.text("t").filter(|_| path != "/log" && path != "/connections");
     let mut k = 1;
     let mut done = None;
     if let Some(token) = token {
@@ -82,19 +119,27 @@ pub(crate) async fn handle(
             body: String::from_utf8_lossy(&body).into_owned(),
             at_ms,
             done_ms: None,
+            version: format!("{:?}", parts.version),
+            conn: conn.id,
+            tls: conn.tls,
+            client_cert: conn.client_cert,
         };
         let (index, nth) = state.log.record(&token, entry);
         k = nth;
         done = Some(Arc::new(DoneGuard { log: state.log.clone(), token, index }));
     }
 
+    let ctx = Ctx { conn: &conn, version: parts.version };
     let resp = match path.as_str() {
         "/log" => log(&state, &query),
+        "/connections" => connections(&state, &query),
+        "/proxy-log" => json(proxy_json(&state.proxy_log.entries(query.text("user").as_deref()))),
         "/script" => script(&query, k).await,
         "/redirect" => redirect(&query),
         "/stream" => sse(Out::generated(StreamGen::from_query(&query))),
+        "/llm" => llm(&query),
         p => match p.strip_prefix("/scenario/") {
-            Some(name) => scenario(&state, name, &query, k),
+            Some(name) => crate::scenario::scenario(&ctx, name, &query, k).await,
             None => plain(StatusCode::NOT_FOUND, "not found\n"),
         },
     };
@@ -106,9 +151,57 @@ fn log(state: &State, q: &Query) -> Response<Out> {
     let Some(token) = q.text("t") else {
         return plain(StatusCode::BAD_REQUEST, "GET /log needs ?t=TOKEN\n");
     };
-    let mut resp = Response::new(Out::full(to_json(&state.log.entries(&token))));
-    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
+    json(to_json(&state.log.entries(&token)))
+}
+
+/// `GET /connections[?t=TOKEN]`: connection counts, overall and for the requests under TOKEN.
+fn connections(state: &State, q: &Query) -> Response<Out> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut out = format!(
+        "{{\"accepted\":{},\"open\":{}",
+        state.conns.accepted.load(Relaxed),
+        state.conns.open.load(Relaxed)
+    );
+    if let Some(token) = q.text("t") {
+        let entries = state.log.entries(&token);
+        let mut ids: Vec<u64> = Vec::new();
+        for e in &entries {
+            if !ids.contains(&e.conn) {
+                ids.push(e.conn);
+            }
+        }
+        let _ =
+            write!(out, ",\"requests\":{},\"connections\":{},\"ids\":[", entries.len(), ids.len());
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{id}");
+        }
+        out.push(']');
+    }
+    out.push_str("}\n");
+    json(out)
+}
+
+/// `ANY /llm?tokens=N&ms=MS`: an OpenAI-style streamed chat completion.
+fn llm(q: &Query) -> Response<Out> {
+    let tokens = q.num("tokens").unwrap_or(16).min(1_000_000);
+    let pause = q.num("ms").unwrap_or(0);
+    let mut steps = Vec::new();
+    for i in 1..=tokens {
+        if pause > 0 && i > 1 {
+            steps.push(Step::Sleep(ms(pause)));
+        }
+        let event =
+            format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"tok{i} \"}}}}]}}\n\n");
+        steps.push(Step::Send(Bytes::from(event)));
+    }
+    if pause > 0 && tokens > 0 {
+        steps.push(Step::Sleep(ms(pause)));
+    }
+    steps.push(Step::Send(Bytes::from_static(b"data: [DONE]\n\n")));
+    sse(Out::steps(steps))
 }
 
 /// `ANY /script?t=TOKEN&c1=...`: see the README.
@@ -209,137 +302,4 @@ fn redirect(q: &Query) -> Response<Out> {
     *resp.status_mut() = code;
     resp.headers_mut().insert(LOCATION, to);
     resp
-}
-
-/// The byte stream of `/scenario/wpt-comments` (WPT `format-comments`).
-pub(crate) fn wpt_comments() -> Vec<u8> {
-    let long = "x".repeat(2048);
-    let mut v = Vec::new();
-    v.extend_from_slice(b"data:1\r:\0\n:\r\ndata:2\n:");
-    v.extend_from_slice(long.as_bytes());
-    v.extend_from_slice(b"\rdata:3\n:data:fail\r:");
-    v.extend_from_slice(long.as_bytes());
-    v.extend_from_slice(b"\ndata:4\n\n");
-    v
-}
-
-/// Puts `retry: MS\n` (from `?retry=MS`) at the start of `body`, after a leading BOM.
-fn with_retry(q: &Query, body: Vec<u8>) -> Vec<u8> {
-    let Some(retry) = q.num("retry") else { return body };
-    let bom = if body.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
-    let mut out = body[..bom].to_vec();
-    out.extend_from_slice(format!("retry: {retry}\n").as_bytes());
-    out.extend_from_slice(&body[bom..]);
-    out
-}
-
-/// `GET /scenario/NAME`.
-fn scenario(state: &State, name: &str, q: &Query, k: usize) -> Response<Out> {
-    // Connections allowed before the scenario answers 204 (counted per `t`, per path).
-    let limit = match name {
-        "bom-each" => 3,
-        "drop" => 2,
-        "cross-origin" => usize::MAX,
-        _ => 1,
-    };
-    if k > limit {
-        return no_content();
-    }
-    let size = |default: u64| q.num("size").unwrap_or(default).min(1 << 30) as usize;
-    match name {
-        "tricky" => {
-            let body = with_retry(q, crate::TRICKY.to_vec());
-            if q.flag("drip") {
-                let body = Bytes::from(body);
-                let mut steps = Vec::new();
-                for i in 0..body.len() {
-                    if i > 0 {
-                        steps.push(Step::Sleep(ms(1)));
-                    }
-                    steps.push(Step::Send(body.slice(i..i + 1)));
-                }
-                sse(Out::steps(steps))
-            } else {
-                sse(Out::full(body))
-            }
-        }
-        "wpt-comments" => sse(Out::full(with_retry(q, wpt_comments()))),
-        "long-line" => {
-            let mut body = b"data: ".to_vec();
-            body.resize(6 + size(1 << 20), b'x');
-            body.extend_from_slice(b"\n\n");
-            sse(Out::full(with_retry(q, body)))
-        }
-        "long-comment" => {
-            let mut body = b":".to_vec();
-            body.resize(1 + size(256 << 10), b'x');
-            body.extend_from_slice(b"\ndata: after\n\n");
-            sse(Out::full(with_retry(q, body)))
-        }
-        "endless-line" => {
-            let first = Bytes::from(with_retry(q, b"data: ".to_vec()));
-            sse(Out::repeat(Some(first), Bytes::from(vec![b'x'; 64 << 10])))
-        }
-        "endless-event" => {
-            let mut line = b"data: ".to_vec();
-            line.resize(1023, b'x');
-            line.push(b'\n');
-            let chunk = line.repeat(64);
-            let first = with_retry(q, Vec::new());
-            let first = if first.is_empty() { None } else { Some(Bytes::from(first)) };
-            sse(Out::repeat(first, Bytes::from(chunk)))
-        }
-        "drop" => {
-            if k == 1 {
-                let body = with_retry(q, b"data: one\n\ndata: partial".to_vec());
-                sse(Out::steps(vec![Step::Send(body.into()), Step::Sleep(ms(50)), Step::Abort]))
-            } else {
-                sse(Out::full(&b"data: two\n\n"[..]))
-            }
-        }
-        "content-length" => {
-            let body = with_retry(q, b"data: cl\n\n".to_vec());
-            sse(Out::exact(body))
-        }
-        "many" => {
-            let count = q.num("count").unwrap_or(500);
-            let mut body = Vec::new();
-            for i in 1..=count {
-                body.extend_from_slice(format!("id: {i}\ndata: {i}\n\n").as_bytes());
-            }
-            sse(Out::full(with_retry(q, body)))
-        }
-        "pause-then-event" => {
-            let first = with_retry(q, b"data: first\n\n".to_vec());
-            sse(Out::steps(vec![
-                Step::Send(first.into()),
-                Step::Sleep(ms(q.num("ms").unwrap_or(3000))),
-                Step::Send(Bytes::from_static(b"data: second\n\n")),
-            ]))
-        }
-        "silence" => {
-            let mut steps = Vec::new();
-            let first = with_retry(q, Vec::new());
-            if !first.is_empty() {
-                steps.push(Step::Send(first.into()));
-            }
-            steps.push(Step::Sleep(ms(q.num("ms").unwrap_or(4000))));
-            sse(Out::steps(steps))
-        }
-        "bom-each" => {
-            let mut body = b"\xEF\xBB\xBF".to_vec();
-            body.extend_from_slice(format!("id: {k}\ndata: c{k}\n\n").as_bytes());
-            sse(Out::full(with_retry(q, body)))
-        }
-        "cross-origin" => {
-            let target = format!("http://localhost:{}/script?{}", state.port, q.raw());
-            let mut resp = Response::new(Out::empty());
-            *resp.status_mut() = StatusCode::FOUND;
-            if let Ok(v) = HeaderValue::from_str(&target) {
-                resp.headers_mut().insert(LOCATION, v);
-            }
-            resp
-        }
-        _ => plain(StatusCode::NOT_FOUND, "unknown scenario\n"),
-    }
 }

@@ -169,3 +169,23 @@ pub fn log_until(port: u16, token: &str, pred: impl Fn(&str) -> bool) -> String 
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A reqwest client builder that trusts only the server's generated CA and uses no proxy
+/// (the environment's proxy variables must not leak into the tests).
+pub fn client(server: &testserver::Server) -> reqwest::ClientBuilder {
+    // reqwest is built without a crypto provider; the workspace uses ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder().no_proxy();
+    if let Some(certs) = server.certs() {
+        let ca = reqwest::Certificate::from_pem(certs.ca_pem.as_bytes()).unwrap();
+        builder = builder.tls_certs_only([ca]);
+    }
+    builder
+}
+
+/// The client identity signed by the server's CA (for the mTLS listener).
+pub fn identity(server: &testserver::Server) -> reqwest::Identity {
+    let certs = server.certs().unwrap();
+    let pem = format!("{}{}", certs.client_cert_pem, certs.client_key_pem);
+    reqwest::Identity::from_pem(pem.as_bytes()).unwrap()
+}
