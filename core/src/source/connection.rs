@@ -1,0 +1,344 @@
+//! The connection task: the spec's processing model (HTML §9.2.3–9.2.5) — request, response
+//! checks, announce, fail, reestablish with the reconnection time and backoff.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::handler::{Batch, Handler};
+use super::request::RequestSpec;
+use super::{DISPATCHING, Shared, lock};
+use crate::parser::{Parser, Sink};
+use crate::text;
+use crate::transport::{Request, Response, SourceJar, Transport};
+use crate::{Error, ErrorEvent, ErrorKind, Event, MessageEvent, Options, ReadyState, Text};
+
+// ---------------------------------------------------------------------------------------------
+// The connection task: the spec's processing model.
+
+pub(super) struct Connection {
+    shared: Arc<Shared>,
+    client: Arc<dyn Transport>,
+    request: RequestSpec,
+    /// The cookie jar of a `with_credentials` source, where the transport keeps one per source.
+    jar: Option<SourceJar>,
+    handler: Box<dyn Handler>,
+    parser: Parser,
+    /// The reconnection time (spec), changed by `retry:`.
+    reconnection_time: Duration,
+    max_retry: Duration,
+    backoff: f64,
+    read_timeout: Option<Duration>,
+    /// Consecutive attempts that did not give a healthy connection, for backoff.
+    failures: u32,
+    /// When the current connection was announced, if it was.
+    opened_at: Option<Instant>,
+    rng: u64,
+    batch: Vec<Event>,
+}
+
+/// A connection open at least this long resets the backoff (LaunchDarkly's "backoff reset
+/// threshold"). Short, so that a server that ends every stream after a while on purpose is
+/// reconnected to at the reconnection time; long enough to catch a server that closes at once.
+const BACKOFF_RESET: Duration = Duration::from_secs(5);
+
+/// The least delay of a reconnection after the first in a run of failures (× backoff each).
+const BACKOFF_FLOOR: Duration = Duration::from_millis(100);
+
+/// How a connection attempt ended.
+enum Outcome {
+    /// Network error or end of stream: announce CONNECTING, wait, try again.
+    Reestablish(Error),
+    /// Fatal: announce CLOSED, stop.
+    Fail(Error),
+    /// `close()` was called: stop without a word.
+    Closed,
+}
+
+impl Connection {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        client: Arc<dyn Transport>,
+        request: RequestSpec,
+        o: &Options,
+        handler: Box<dyn Handler>,
+    ) -> Connection {
+        let mut parser = Parser::new(o.max_event_size);
+        if let Some(id) = &o.last_event_id {
+            parser.set_last_event_id(Text::from(id.as_str()));
+        }
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let seed = now.as_nanos() as u64 ^ (Arc::as_ptr(&shared) as u64);
+        Connection {
+            jar: if o.with_credentials { client.new_jar() } else { None },
+            shared,
+            client,
+            request,
+            handler,
+            parser,
+            reconnection_time: o.retry,
+            max_retry: o.max_retry,
+            backoff: o.backoff,
+            read_timeout: o.read_timeout,
+            failures: 0,
+            opened_at: None,
+            rng: seed | 1,
+            batch: Vec::new(),
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        let scheme = self.shared.url.scheme();
+        if scheme != "http" && scheme != "https" {
+            let msg = format!(
+                "unsupported URL scheme {scheme:?}: EventSource connects only over http and https"
+            );
+            return self.fail(Error::new(ErrorKind::UnsupportedScheme, msg)).await;
+        }
+        loop {
+            match self.connect_and_stream().await {
+                Outcome::Fail(e) => return self.fail(e).await,
+                Outcome::Closed => return,
+                Outcome::Reestablish(e) => {
+                    // Only a connection that stayed open a while ends a run of failures: one
+                    // that dies at once counts as failed, so backoff holds against a server
+                    // that answers 200 and closes.
+                    if self.opened_at.take().is_some_and(|t| t.elapsed() >= BACKOFF_RESET) {
+                        self.failures = 0;
+                    }
+                    let delay = self.next_delay();
+                    let e = Error::new(
+                        e.kind(),
+                        format!("{}; reconnecting in {} ms", e.message(), delay.as_millis()),
+                    );
+                    self.shared.set_state(ReadyState::Connecting);
+                    let ev = ErrorEvent { ready_state: ReadyState::Connecting, error: e };
+                    self.deliver(Event::Error(ev)).await;
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    /// Fail the connection: CLOSED, one error event, no more requests.
+    async fn fail(&mut self, error: Error) {
+        self.shared.set_state(ReadyState::Closed);
+        self.deliver(Event::Error(ErrorEvent { ready_state: ReadyState::Closed, error })).await;
+    }
+
+    fn next_delay(&mut self) -> Duration {
+        let base = self.reconnection_time;
+        let n = self.failures;
+        self.failures = self.failures.saturating_add(1);
+        if n == 0 {
+            return base; // the spec: the first delay is the reconnection time
+        }
+        // Repeated failures wait at least the floor (growing with the backoff), so that a
+        // reconnection time of 0 cannot turn a server that fails at once into a request storm.
+        if self.backoff <= 1.0 {
+            return base.max(BACKOFF_FLOOR);
+        }
+        let floor = BACKOFF_FLOOR.as_secs_f64() * self.backoff.powi((n - 1).min(64) as i32);
+        let cap = self.max_retry.max(base).max(BACKOFF_FLOOR);
+        let grown = (base.as_secs_f64() * self.backoff.powi(n.min(64) as i32)).max(floor);
+        // xorshift: jitter of up to +25% spreads reconnect storms.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let jitter = (self.rng % 1024) as f64 / 4096.0;
+        let secs = (grown * (1.0 + jitter)).min(cap.as_secs_f64());
+        Duration::from_secs_f64(secs)
+    }
+
+    async fn connect_and_stream(&mut self) -> Outcome {
+        let id = self.parser.last_event_id().as_bytes();
+        // The parser never produces CR, LF or NUL in an id, and the option is checked; other
+        // control characters cannot go in a header, so such an id is not sent.
+        let id = (!id.is_empty() && !id.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f))
+            .then_some(id);
+        let req = Request {
+            url: &self.shared.url,
+            method: &self.request.method,
+            headers: &self.request.headers,
+            body: self.request.body.as_ref(),
+            last_event_id: id,
+            read_timeout: self.read_timeout,
+        };
+        let opened = self.client.open(&req, self.jar.as_mut()).await;
+        let response = match opened {
+            Ok(r) => r,
+            Err(e) => return request_error(e),
+        };
+        if let Err(e) = check_response(&response) {
+            return Outcome::Fail(e);
+        }
+        let Response { origin, mut body, .. } = response;
+        // Announce the connection.
+        self.opened_at = Some(Instant::now());
+        self.shared.set_state(ReadyState::Open);
+        self.deliver(Event::Open).await;
+        self.parser.begin_stream(Text::from(origin));
+        loop {
+            // Parse what is buffered (the bytes that came with the head, then each read).
+            let mut batch = std::mem::take(&mut self.batch);
+            let mut retry = None;
+            let mut parse_error = None;
+            let parser = &mut self.parser;
+            let framing = body.drain(&mut |bytes| {
+                if parse_error.is_some() {
+                    return;
+                }
+                let res =
+                    parser.feed_to(bytes, &mut Batcher { events: &mut batch, retry: &mut retry });
+                if let Err(e) = res {
+                    parse_error = Some(e);
+                }
+            });
+            if let Some(ms) = retry {
+                self.reconnection_time = Duration::from_millis(ms);
+            }
+            self.deliver_batch(&mut batch).await;
+            self.batch = batch;
+            // close() also aborts this task, but a stream that is always readable may not
+            // yield for a while: stop here, and drop the socket, as soon as it is closed.
+            if self.shared.cancelled.load(Ordering::Acquire) {
+                return Outcome::Closed;
+            }
+            if let Some(e) = parse_error {
+                return Outcome::Fail(e);
+            }
+            match framing {
+                Ok(false) => {}
+                Ok(true) => {
+                    return Outcome::Reestablish(Error::new(
+                        ErrorKind::StreamEnded,
+                        "the server ended the stream",
+                    ));
+                }
+                Err(e) => return Outcome::Reestablish(e),
+            }
+            // Before waiting: don't let a quiet stream pin the last read buffer.
+            self.parser.detach();
+            let read = match self.read_timeout {
+                Some(t) => match tokio::time::timeout(t, body.fill()).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        let msg = format!("no data for {t:?} (read timeout)");
+                        return Outcome::Reestablish(Error::new(ErrorKind::Timeout, msg));
+                    }
+                },
+                None => body.fill().await,
+            };
+            // Share the worker with other sources: a fast stream is always readable.
+            tokio::task::consume_budget().await;
+            match read {
+                Ok(true) => {}
+                Ok(false) => return Outcome::Reestablish(body.end_error()),
+                Err(e) => return Outcome::Reestablish(e),
+            }
+        }
+    }
+
+    async fn deliver(&mut self, event: Event) {
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.push(event);
+        self.deliver_batch(&mut batch).await;
+        self.batch = batch;
+    }
+
+    /// Hands a batch to the handler (after waiting for it to have room), then empties it.
+    async fn deliver_batch(&mut self, batch: &mut Vec<Event>) {
+        if batch.is_empty() {
+            return;
+        }
+        std::future::poll_fn(|cx| self.handler.poll_ready(cx)).await;
+        let shared = &*self.shared;
+        {
+            let _guard = lock(&shared.dispatch);
+            if !shared.cancelled.load(Ordering::Acquire) {
+                let prev = DISPATCHING.with(|d| d.replace(shared as *const Shared));
+                let mut b = Batch::whole(&mut *batch, shared);
+                // A panicking handler must not take the runtime thread with it.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.handler.on_events(&mut b);
+                }));
+                drop(b);
+                DISPATCHING.with(|d| d.set(prev));
+                if r.is_err() {
+                    eprintln!("eventsource: an event handler panicked; the event was dropped");
+                }
+            }
+        }
+        batch.clear();
+        // The events of this read are handled: their chunk's counts go back at once.
+        text::release_held();
+    }
+}
+
+/// The parser's sink on a connection: the events of one read, and its last `retry:`.
+struct Batcher<'a> {
+    events: &'a mut Vec<Event>,
+    retry: &'a mut Option<u64>,
+}
+
+impl Sink for Batcher<'_> {
+    #[inline(always)]
+    fn message(&mut self, event_type: Text, data: Text, last_event_id: Text, origin: &Text) {
+        // Room first, so that the event is built where it is kept (no copies on the stack).
+        self.events.reserve(1);
+        self.events.spare_capacity_mut()[0].write(Event::Message(MessageEvent {
+            event_type,
+            data,
+            last_event_id,
+            origin: origin.clone(),
+        }));
+        // SAFETY: the element after the length was just written.
+        unsafe { self.events.set_len(self.events.len() + 1) };
+    }
+
+    #[inline(always)]
+    fn retry(&mut self, ms: u64) {
+        *self.retry = Some(ms);
+    }
+}
+
+/// Status and Content-Type checks of HTML §9.2.4.
+fn check_response(response: &Response) -> Result<(), Error> {
+    let status = response.status;
+    if status != 200 {
+        let msg = match status {
+            204 => "the server answered 204 No Content: it asks the client to stop reconnecting"
+                .to_owned(),
+            s => {
+                format!("the server answered HTTP {s} {} (EventSource needs 200)", response.reason)
+            }
+        };
+        return Err(Error::new(ErrorKind::HttpStatus, msg).with_status(status));
+    }
+    let ctype = response.content_type.as_deref();
+    let essence = ctype.and_then(|v| std::str::from_utf8(v).ok()).map(|v| {
+        v.split(';')
+            .next()
+            .unwrap_or("")
+            .trim_matches(|c| c == ' ' || c == '\t')
+            .to_ascii_lowercase()
+    });
+    if essence.as_deref() != Some("text/event-stream") {
+        let got = match ctype {
+            Some(v) => format!("{:?}", String::from_utf8_lossy(v)),
+            None => "no Content-Type".to_owned(),
+        };
+        let msg = format!(
+            "the response is not an event stream: Content-Type is {got}, expected text/event-stream"
+        );
+        return Err(Error::new(ErrorKind::ContentType, msg).with_status(200));
+    }
+    Ok(())
+}
+
+/// Classifies an error from opening the stream (before any response was accepted): fatal ones
+/// (too many redirects, a redirect to another scheme, bad TLS settings) fail the connection.
+fn request_error(e: Error) -> Outcome {
+    if e.is_fatal() { Outcome::Fail(e) } else { Outcome::Reestablish(e) }
+}
