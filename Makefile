@@ -29,7 +29,7 @@ fmt: ## format the Rust code
 rust-test: ## cargo test: core (parser, integration against the testserver), testserver, examples, ffi-c
 	$(CARGO) test --workspace --exclude eventsource-py --exclude eventsource-node --exclude eventsource-bench
 	@echo "== the behaviour tests again, on the lean transport"
-	ES_TEST_TRANSPORT=lean $(CARGO) test -p eventsource-core --test client
+	ES_TEST_TRANSPORT=lean $(CARGO) test -p eventsource-core --test client --test production
 
 test: lint rust-test ## every suite: lint, cargo test, C tests + stale header, pytest, node --test
 	$(CARGO) build -p testserver -p examples

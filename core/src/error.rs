@@ -59,6 +59,13 @@ impl fmt::Display for ErrorKind {
 
 type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
+/// What the server answered, kept on an error about a response (a fatal status or type).
+#[derive(Debug)]
+struct Answer {
+    headers: Vec<(String, String)>,
+    body: bytes::Bytes,
+}
+
 /// An error value: never a panic. See [`ErrorKind`] for which ones reconnect.
 #[derive(Clone)]
 pub struct Error {
@@ -66,11 +73,12 @@ pub struct Error {
     message: String,
     status: Option<u16>,
     source: Option<Source>,
+    answer: Option<Arc<Answer>>,
 }
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
-        Error { kind, message: message.into(), status: None, source: None }
+        Error { kind, message: message.into(), status: None, source: None, answer: None }
     }
 
     #[cfg_attr(not(feature = "client"), allow(dead_code))]
@@ -88,6 +96,24 @@ impl Error {
         self
     }
 
+    /// Keeps the response's headers (lowercase names, in order) and the first bytes of its body.
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
+    pub(crate) fn with_answer(
+        mut self,
+        headers: Vec<(String, String)>,
+        body: bytes::Bytes,
+    ) -> Error {
+        self.answer = Some(Arc::new(Answer { headers, body }));
+        self
+    }
+
+    /// The same error with another message.
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
+    pub(crate) fn with_message(mut self, message: String) -> Error {
+        self.message = message;
+        self
+    }
+
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
@@ -100,6 +126,23 @@ impl Error {
     /// The HTTP status, for `HttpStatus` errors (and `ContentType`: then 200).
     pub fn status(&self) -> Option<u16> {
         self.status
+    }
+
+    /// The response headers (lowercase names, in the order received), for an error about a
+    /// response (`HttpStatus`, `ContentType`); empty otherwise.
+    pub fn headers(&self) -> &[(String, String)] {
+        self.answer.as_ref().map_or(&[], |a| &a.headers)
+    }
+
+    /// The first value of the response header `name` (any case), e.g. `retry-after`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers().iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The start of the response body (at most the `max_error_body` option's bytes), for an
+    /// error about a response: the server's own explanation, e.g. an API's JSON error.
+    pub fn body(&self) -> Option<&[u8]> {
+        self.answer.as_ref().map(|a| &a.body[..])
     }
 
     /// True when the source gives up after this error (the spec's "fail the connection").
@@ -123,6 +166,9 @@ impl fmt::Debug for Error {
         d.field("kind", &self.kind).field("message", &self.message);
         if let Some(s) = self.status {
             d.field("status", &s);
+        }
+        if let Some(a) = &self.answer {
+            d.field("headers", &a.headers).field("body", &String::from_utf8_lossy(&a.body));
         }
         if let Some(src) = &self.source {
             d.field("source", src);

@@ -10,7 +10,9 @@ use super::request::RequestSpec;
 use super::{DISPATCHING, Shared, lock};
 use crate::parser::{Parser, Sink};
 use crate::text;
-use crate::transport::{Request, Response, SourceJar, Transport};
+use bytes::{Bytes, BytesMut};
+
+use crate::transport::{Body, Request, Response, SourceJar, Transport};
 use crate::{Error, ErrorEvent, ErrorKind, Event, MessageEvent, Options, ReadyState, Text};
 
 // ---------------------------------------------------------------------------------------------
@@ -33,6 +35,10 @@ pub(super) struct Connection {
     failures: u32,
     /// When the current connection was announced, if it was.
     opened_at: Option<Instant>,
+    /// A connection was announced at least once.
+    ever_opened: bool,
+    policy: Policy,
+    max_error_body: usize,
     rng: u64,
     batch: Vec<Event>,
 }
@@ -44,6 +50,18 @@ const BACKOFF_RESET: Duration = Duration::from_secs(5);
 
 /// The least delay of a reconnection after the first in a run of failures (× backoff each).
 const BACKOFF_FLOOR: Duration = Duration::from_millis(100);
+
+/// How long the body of a fatal response is waited for (it usually comes with the head).
+const ERROR_BODY_WAIT: Duration = Duration::from_secs(2);
+
+/// When the source reconnects (the `reconnect`, `max_reconnects` and `retry_initial` options).
+struct Policy {
+    reconnect: bool,
+    /// The user left `reconnect` unset and the method is not GET: say why it stops.
+    body_not_resent: bool,
+    max_reconnects: Option<u32>,
+    retry_initial: bool,
+}
 
 /// How a connection attempt ended.
 enum Outcome {
@@ -70,6 +88,13 @@ impl Connection {
         let now =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let seed = now.as_nanos() as u64 ^ (Arc::as_ptr(&shared) as u64);
+        let is_get = request.method == "GET";
+        let policy = Policy {
+            reconnect: o.reconnect.unwrap_or(is_get),
+            body_not_resent: o.reconnect.is_none() && !is_get,
+            max_reconnects: o.max_reconnects,
+            retry_initial: o.retry_initial,
+        };
         Connection {
             jar: if o.with_credentials { client.new_jar() } else { None },
             shared,
@@ -83,6 +108,9 @@ impl Connection {
             read_timeout: o.read_timeout,
             failures: 0,
             opened_at: None,
+            ever_opened: false,
+            policy,
+            max_error_body: o.max_error_body,
             rng: seed | 1,
             batch: Vec::new(),
         }
@@ -97,6 +125,7 @@ impl Connection {
             return self.fail(Error::new(ErrorKind::UnsupportedScheme, msg)).await;
         }
         loop {
+            log::debug!(target: LOG, "{}: connecting", self.shared.url);
             match self.connect_and_stream().await {
                 Outcome::Fail(e) => return self.fail(e).await,
                 Outcome::Closed => return,
@@ -107,22 +136,54 @@ impl Connection {
                     if self.opened_at.take().is_some_and(|t| t.elapsed() >= BACKOFF_RESET) {
                         self.failures = 0;
                     }
+                    if let Some(why) = self.gives_up() {
+                        let msg = format!("{}; {why}", e.message());
+                        return self.fail(e.with_message(msg)).await;
+                    }
                     let delay = self.next_delay();
-                    let e = Error::new(
-                        e.kind(),
-                        format!("{}; reconnecting in {} ms", e.message(), delay.as_millis()),
-                    );
+                    let msg = format!("{}; reconnecting in {} ms", e.message(), delay.as_millis());
+                    log::warn!(target: LOG, "{}: {msg}", self.shared.url);
                     self.shared.set_state(ReadyState::Connecting);
-                    let ev = ErrorEvent { ready_state: ReadyState::Connecting, error: e };
-                    self.deliver(Event::Error(ev)).await;
+                    let error = e.with_message(msg);
+                    self.deliver(Event::Error(ErrorEvent {
+                        ready_state: ReadyState::Connecting,
+                        error,
+                    }))
+                    .await;
                     tokio::time::sleep(delay).await;
                 }
             }
         }
     }
 
+    /// Why the source does not reconnect after this end or failure, if it does not.
+    fn gives_up(&self) -> Option<String> {
+        let p = &self.policy;
+        if !p.reconnect {
+            return Some(if p.body_not_resent {
+                format!(
+                    "a {} stream is not sent again (set reconnect to resend it)",
+                    self.request.method
+                )
+            } else {
+                "reconnect is off".to_owned()
+            });
+        }
+        if !self.ever_opened && !p.retry_initial {
+            return Some("the first connection failed and retry_initial is off".to_owned());
+        }
+        match p.max_reconnects {
+            Some(max) if self.failures >= max => Some(format!(
+                "giving up after {max} reconnection attempt{} in a row (max_reconnects)",
+                if max == 1 { "" } else { "s" }
+            )),
+            _ => None,
+        }
+    }
+
     /// Fail the connection: CLOSED, one error event, no more requests.
     async fn fail(&mut self, error: Error) {
+        log::error!(target: LOG, "{}: failed: {}", self.shared.url, error.message());
         self.shared.set_state(ReadyState::Closed);
         self.deliver(Event::Error(ErrorEvent { ready_state: ReadyState::Closed, error })).await;
     }
@@ -170,12 +231,16 @@ impl Connection {
             Ok(r) => r,
             Err(e) => return request_error(e),
         };
-        if let Err(e) = check_response(&response) {
-            return Outcome::Fail(e);
+        let Response { status, reason, headers, origin, mut body } = response;
+        if let Err(e) = check_response(status, &reason, &headers) {
+            let kept = read_error_body(&mut body, self.max_error_body, status).await;
+            return Outcome::Fail(e.with_answer(headers, kept));
         }
-        let Response { origin, mut body, .. } = response;
+        log::info!(target: LOG, "{}: open", self.shared.url);
+        self.shared.set_response_headers(headers);
         // Announce the connection.
         self.opened_at = Some(Instant::now());
+        self.ever_opened = true;
         self.shared.set_state(ReadyState::Open);
         self.deliver(Event::Open).await;
         self.parser.begin_stream(Text::from(origin));
@@ -303,31 +368,27 @@ impl Sink for Batcher<'_> {
     }
 }
 
+/// The target of the core's log records (`log` crate).
+const LOG: &str = "eventsource_native";
+
 /// Status and Content-Type checks of HTML §9.2.4.
-fn check_response(response: &Response) -> Result<(), Error> {
-    let status = response.status;
+fn check_response(status: u16, reason: &str, headers: &[(String, String)]) -> Result<(), Error> {
     if status != 200 {
         let msg = match status {
             204 => "the server answered 204 No Content: it asks the client to stop reconnecting"
                 .to_owned(),
-            s => {
-                format!("the server answered HTTP {s} {} (EventSource needs 200)", response.reason)
-            }
+            s => format!("the server answered HTTP {s} {reason} (EventSource needs 200)"),
         };
         return Err(Error::new(ErrorKind::HttpStatus, msg).with_status(status));
     }
-    let ctype = response.content_type.as_deref();
-    let essence = ctype.and_then(|v| std::str::from_utf8(v).ok()).map(|v| {
-        v.split(';')
-            .next()
-            .unwrap_or("")
-            .trim_matches(|c| c == ' ' || c == '\t')
-            .to_ascii_lowercase()
-    });
+    let essence = mime_essence(headers);
     if essence.as_deref() != Some("text/event-stream") {
-        let got = match ctype {
-            Some(v) => format!("{:?}", String::from_utf8_lossy(v)),
-            None => "no Content-Type".to_owned(),
+        let values: Vec<&str> =
+            headers.iter().filter(|(n, _)| n == "content-type").map(|(_, v)| v.as_str()).collect();
+        let got = match values.as_slice() {
+            [] => "no Content-Type".to_owned(),
+            [one] => format!("{one:?}"),
+            many => format!("{:?}", many.join(", ")),
         };
         let msg = format!(
             "the response is not an event stream: Content-Type is {got}, expected text/event-stream"
@@ -335,6 +396,48 @@ fn check_response(response: &Response) -> Result<(), Error> {
         return Err(Error::new(ErrorKind::ContentType, msg).with_status(200));
     }
     Ok(())
+}
+
+/// The MIME type essence of the response, as Fetch extracts it from every `Content-Type` value:
+/// the last value that parses as `type/subtype` wins.
+fn mime_essence(headers: &[(String, String)]) -> Option<String> {
+    let mut essence = None;
+    for (_, v) in headers.iter().filter(|(n, _)| n == "content-type") {
+        for part in v.split(',') {
+            let e = part.split(';').next().unwrap_or("").trim_matches([' ', '\t']);
+            if let Some((t, sub)) = e.split_once('/')
+                && !t.is_empty()
+                && !sub.is_empty()
+                && !e.contains([' ', '\t'])
+            {
+                essence = Some(e.to_ascii_lowercase());
+            }
+        }
+    }
+    essence
+}
+
+/// The first `limit` bytes of a fatal response's body, waiting at most `ERROR_BODY_WAIT`.
+async fn read_error_body(body: &mut Body, limit: usize, status: u16) -> Bytes {
+    let mut kept = BytesMut::new();
+    if limit == 0 || status == 204 {
+        return kept.freeze();
+    }
+    let deadline = tokio::time::Instant::now() + ERROR_BODY_WAIT;
+    loop {
+        let done = body.drain(&mut |b| {
+            let room = limit - kept.len();
+            kept.extend_from_slice(&b[..b.len().min(room)]);
+        });
+        if !matches!(done, Ok(false)) || kept.len() >= limit {
+            break;
+        }
+        match tokio::time::timeout_at(deadline, body.fill()).await {
+            Ok(Ok(true)) => {}
+            _ => break,
+        }
+    }
+    kept.freeze()
 }
 
 /// Classifies an error from opening the stream (before any response was accepted): fatal ones

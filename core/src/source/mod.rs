@@ -1,4 +1,10 @@
-//! The EventSource: request, response checks, announce/fail/reestablish, and delivery.
+//! The EventSource: the public handle and the state it shares with its connection task.
+//!
+//! - `connection.rs`: the task that runs the processing model (request, checks, announce,
+//!   fail, reestablish, backoff);
+//! - `request.rs`: the request, validated once;
+//! - `handler.rs`: how events leave the task ([`Handler`], [`Batch`]);
+//! - `queue.rs`: pull mode's bounded queue.
 //!
 //! One tokio task per source runs the spec's processing model (HTML §9.2.3–9.2.5) and hands the
 //! events of each network read, in order, to a [`Handler`]. Pull mode is just a handler that
@@ -6,6 +12,7 @@
 //! synchronous: it flips `readyState` to CLOSED, aborts the task (which drops the socket), and —
 //! unless called from inside the source's own handler — waits for an in-flight handler call to
 //! return, so that after `close()` no callback of the source runs.
+
 mod connection;
 mod handler;
 mod queue;
@@ -51,6 +58,8 @@ pub struct Shared {
     closing_other: AtomicBool,
     task: Mutex<Option<JoinHandle<()>>>,
     queue: Option<Arc<Queue>>,
+    /// The header fields of the response that opened the current connection.
+    response_headers: Mutex<Vec<(String, String)>>,
 }
 
 thread_local! {
@@ -64,11 +73,16 @@ impl Shared {
         self.state.store(state as u8, Ordering::Release);
     }
 
+    fn set_response_headers(&self, headers: Vec<(String, String)>) {
+        *lock(&self.response_headers) = headers;
+    }
+
     fn close(&self) {
         self.set_state(ReadyState::Closed);
         if self.cancelled.swap(true, Ordering::AcqRel) {
             return;
         }
+        log::debug!(target: "eventsource_native", "{}: closed", self.url);
         if let Some(task) = lock(&self.task).take() {
             task.abort();
         }
@@ -188,6 +202,7 @@ impl EventSource {
             closing_other: AtomicBool::new(false),
             task: Mutex::new(None),
             queue,
+            response_headers: Mutex::default(),
         });
         let conn = Connection::new(shared.clone(), client, request, &options, handler);
         // Hold the task slot while spawning so a racing close() sees the handle.
@@ -209,6 +224,13 @@ impl EventSource {
 
     pub fn with_credentials(&self) -> bool {
         self.shared.with_credentials
+    }
+
+    /// The header fields of the response that opened the current (or last) connection:
+    /// lowercase names, values as UTF-8 (lossy), in the order received. Set before the `open`
+    /// event is delivered; empty before the first open.
+    pub fn response_headers(&self) -> Vec<(String, String)> {
+        lock(&self.shared.response_headers).clone()
     }
 
     /// Closes the source: readyState becomes CLOSED at once, the connection and any pending

@@ -329,6 +329,7 @@ pub(super) mod tests {
             closing_other: AtomicBool::new(false),
             task: Mutex::new(None),
             queue: None,
+            response_headers: Mutex::default(),
         }
     }
 

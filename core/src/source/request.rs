@@ -25,7 +25,16 @@ impl RequestSpec {
         if !is_token(&o.method) {
             return Err(invalid(format!("invalid HTTP method {:?}", o.method)));
         }
-        let mut headers = Vec::with_capacity(o.headers.len());
+        // Fetch normalizes these six methods' case (so `post` + a 302 becomes a GET, as POST does).
+        let method = match ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]
+            .into_iter()
+            .find(|m| m.eq_ignore_ascii_case(&o.method))
+        {
+            Some(m) => m.to_owned(),
+            None => o.method.clone(),
+        };
+        let mut headers = Vec::with_capacity(o.headers.len() + 2);
+        let valid_value = |v: &str| !v.bytes().any(|b| (b < 0x20 && b != b'\t') || b >= 0x7f);
         for (name, value) in &o.headers {
             if !is_token(name) {
                 return Err(invalid(format!("invalid header name {name:?}")));
@@ -35,7 +44,7 @@ impl RequestSpec {
                     "set Last-Event-ID with the last_event_id option, not as a header".into(),
                 ));
             }
-            if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b >= 0x7f) {
+            if !valid_value(value) {
                 return Err(invalid(format!(
                     "invalid value for header {name:?}: control characters or non-ASCII are not allowed"
                 )));
@@ -55,6 +64,33 @@ impl RequestSpec {
                 o.backoff
             )));
         }
-        Ok(RequestSpec { method: o.method.clone(), headers, body: o.body.clone().map(Bytes::from) })
+        let has = |headers: &[(String, String)], n: &str| {
+            headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(n))
+        };
+        if let Some(ua) = &o.user_agent
+            && !has(&headers, "user-agent")
+        {
+            if !valid_value(ua) {
+                return Err(invalid(format!(
+                    "invalid user_agent {ua:?}: control characters or non-ASCII are not allowed"
+                )));
+            }
+            headers.push(("User-Agent".to_owned(), ua.clone()));
+        }
+        if let Some(body) = &o.body
+            && !has(&headers, "content-type")
+        {
+            headers.push(("Content-Type".to_owned(), default_content_type(body).to_owned()));
+        }
+        Ok(RequestSpec { method, headers, body: o.body.clone().map(Bytes::from) })
+    }
+}
+
+/// The Content-Type of a body the user gave none for: JSON when it looks like a JSON object or
+/// array (what streaming APIs take), else UTF-8 text, as Fetch gives a string body.
+fn default_content_type(body: &[u8]) -> &'static str {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{' | b'[') => "application/json",
+        _ => "text/plain;charset=UTF-8",
     }
 }

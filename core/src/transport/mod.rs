@@ -48,7 +48,8 @@ pub(crate) struct Response {
     pub status: u16,
     /// The reason phrase (the server's, or the canonical one).
     pub reason: String,
-    pub content_type: Option<Vec<u8>>,
+    /// The header fields: lowercase names, values as (lossy) UTF-8, in the order received.
+    pub headers: Vec<(String, String)>,
     /// The serialized origin of the final URL.
     pub origin: String,
     pub body: Body,

@@ -88,12 +88,18 @@ impl Client {
             None => sent.await,
         }
         .map_err(|e| classify(&e, req))?;
-        let content_type = resp.headers().get(header::CONTENT_TYPE).map(|v| v.as_bytes().to_vec());
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())
+            })
+            .collect();
         let status = resp.status();
         Ok(super::Response {
             status: status.as_u16(),
             reason: status.canonical_reason().unwrap_or("").to_owned(),
-            content_type,
+            headers,
             origin: resp.url().origin().ascii_serialization(),
             body: super::Body::Http(Body {
                 resp,

@@ -46,7 +46,8 @@ pub(crate) struct Client {
 pub(crate) struct Response {
     pub status: u16,
     pub reason: String,
-    pub content_type: Option<Vec<u8>>,
+    /// Lowercase names, values as (lossy) UTF-8.
+    pub headers: Vec<(String, String)>,
     /// The serialized origin of the final URL.
     pub origin: String,
     location: Option<String>,
@@ -64,7 +65,7 @@ impl Transport for Client {
             Ok(super::Response {
                 status: r.status,
                 reason: r.reason,
-                content_type: r.content_type,
+                headers: r.headers,
                 origin: r.origin,
                 body: super::Body::Lean(r.body),
             })
@@ -201,9 +202,13 @@ impl Client {
         Ok(Response {
             status: head.status,
             reason: http1::reason(head.status, &head.reason),
-            content_type: head.get("content-type").map(<[u8]>::to_vec),
             origin: url.origin().ascii_serialization(),
             location: head.get("location").map(|l| String::from_utf8_lossy(l).into_owned()),
+            headers: head
+                .headers
+                .into_iter()
+                .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
+                .collect(),
             body,
         })
     }
