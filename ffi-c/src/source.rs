@@ -5,11 +5,10 @@
 //! reference of its own for the length of the call ([`source`]), and the Rust handler that runs
 //! the C callbacks holds only a `Weak`, upgraded for the duration of each batch of callbacks.
 //! So `es_source_free` never pulls the source from under a call in flight (a thread blocked in
-//! `es_source_next`, a callback that frees its own source): it closes the source, which wakes
-//! such a call, and drops the caller's reference; the value goes, and `on_free` runs, on the
-//! thread that lets go of the last reference. `es_source_free` from a thread other than the
-//! callback thread waits for an in-flight callback (closing does), so after it returns no
-//! callback of the source runs any more.
+//! `es_source_next`, a callback that frees its own source): it closes the source (waking a
+//! blocked `es_source_next`) and drops the caller's reference; the value goes, and `on_free`
+//! runs, on the thread that lets go of the last reference (see `es_source_close` for when the
+//! closing waits for a callback in flight).
 //!
 //! Pull mode uses the core's bounded queue; an eventfd is written by the core's notifier when
 //! the queue goes non-empty or the source finishes, and re-synchronised by every
@@ -549,8 +548,8 @@ unsafe fn source(p: *const es_source) -> Option<Arc<Source>> {
     let p = p.cast::<Source>();
     // SAFETY: `p` is `Arc::into_raw` from es_source_new, and the caller's reference (or the one
     // a running callback holds) is still alive as this call starts, so the count is at least 1
-    // (caller's contract: no call starts after es_source_free). Valgrind and ASan check it in
-    // the C tests that free a source while calls are in flight (ffi-c/tests/c/test_ffi.c).
+    // (caller's contract: no call starts after es_source_free). Valgrind checks it in the C
+    // tests that free a source while calls are in flight (ffi-c/tests/c/test_ffi.c).
     unsafe {
         Arc::increment_strong_count(p);
         Some(Arc::from_raw(p))
