@@ -216,7 +216,9 @@ typedef struct es_options es_options;
 
 /**
  * An EventSource. Opaque: made by `es_source_new`, released by `es_source_free`.
- * Thread-safe: every function taking a source may be called from any thread.
+ * Thread-safe: every function taking a source may be called from any thread, also while
+ * another thread frees it: a call already in progress then finishes safely (see
+ * `es_source_free`).
  */
 typedef struct es_source es_source;
 
@@ -302,10 +304,14 @@ typedef struct es_callbacks {
      */
     void (*on_error)(void *user_data, struct es_source *source, const struct es_error *error);
     /**
-     * Finalizer for `user_data`: called exactly once, after the last callback, when the
-     * source is freed — on the thread calling `es_source_free`, or on the runtime thread right
-     * after the callback that freed it returns. Not called if `es_source_new` fails (the
-     * caller then still owns `user_data`).
+     * Finalizer for `user_data`: called exactly once, after the last callback, once the
+     * source is freed and no call on it is in flight. It runs on the thread that lets go of
+     * the last reference: the thread calling `es_source_free`, unless at that moment a
+     * callback of the source is still running (e.g. the one calling `es_source_free`) or
+     * another thread is inside a call on the source (e.g. `es_source_close`,
+     * `es_source_ready_state`). Then it runs on whichever of those finishes last: the runtime
+     * thread right after its callback returns, or that other thread as its call returns.
+     * Not called if `es_source_new` fails (the caller then still owns `user_data`).
      */
     void (*on_free)(void *user_data);
 } es_callbacks;
@@ -518,11 +524,14 @@ es_status es_source_new(const char *url, const struct es_options *opts, const st
 es_status es_source_close(struct es_source *src);
 
 /**
- * Closes (as `es_source_close`) and releases the source. NULL is a no-op.
- * From inside one of this source's callbacks the memory is released after that callback
- * returns; `src` must not be used by the caller after this call either way (freeing twice is
- * undefined behaviour, as with `free`). `on_free(user_data)` runs exactly once: here, or on the
- * runtime thread after the freeing callback returns.
+ * Closes (as `es_source_close`) and releases the caller's reference to the source. NULL is a
+ * no-op. Calls already in progress on other threads hold the source until they return (a
+ * blocked `es_source_next` returns `ES_ERR_CLOSED`); the memory is released when the last of
+ * them returns, or, when freed from inside one of this source's callbacks, after that
+ * callback returns. But no call on `src` may start after this one (freeing twice is undefined
+ * behaviour, as with `free`): stop a thread that keeps calling, e.g. with `es_source_close`
+ * and a join, before freeing. `on_free(user_data)` runs exactly once, on the thread that lets
+ * go of the last reference (here, or as `es_callbacks` says).
  */
 void es_source_free(struct es_source *src);
 
@@ -565,7 +574,9 @@ int es_source_fd(const struct es_source *src);
  * source is closed or failed and every queued event was returned (the fatal error event
  * itself is returned first), `ES_ERR_WRONG_MODE` for a callback-mode source,
  * `ES_ERR_INVALID_ARGUMENT` for NULL. `*out` is written only on `ES_OK`.
- * Call it from one thread at a time per source (other threads may close it meanwhile).
+ * Other threads may close or free the source meanwhile: a waiting call then returns
+ * `ES_ERR_CLOSED`. Meant for one consuming thread per source: calls from several threads at
+ * once are safe, but each event goes to only one of them.
  */
 es_status es_source_next(struct es_source *src, struct es_event *out, int timeout_ms);
 

@@ -1,11 +1,14 @@
 //! `es_source`: one EventSource, in callback mode or pull mode.
 //!
-//! Memory model. The `es_source *` handed to C is `Arc::into_raw` of a [`Source`]. The Rust
-//! handler that runs the C callbacks holds only a `Weak`, upgraded for the duration of each
-//! batch of callbacks: so `es_source_free` called from inside a callback drops the C reference,
-//! and the memory goes away only when that callback has returned (then `on_free` runs on the
-//! runtime thread). From any other thread, `es_source_free` first closes the core source, which
-//! waits for an in-flight callback, so after it returns nothing of the source runs any more.
+//! Memory model. The `es_source *` handed to C is `Arc::into_raw` of a [`Source`]: the
+//! caller's reference, which `es_source_free` releases. Every other entry point holds a strong
+//! reference of its own for the length of the call ([`source`]), and the Rust handler that runs
+//! the C callbacks holds only a `Weak`, upgraded for the duration of each batch of callbacks.
+//! So `es_source_free` never pulls the source from under a call in flight (a thread blocked in
+//! `es_source_next`, a callback that frees its own source): it closes the source (waking a
+//! blocked `es_source_next`) and drops the caller's reference; the value goes, and `on_free`
+//! runs, on the thread that lets go of the last reference (see `es_source_close` for when the
+//! closing waits for a callback in flight).
 //!
 //! Pull mode uses the core's bounded queue; an eventfd is written by the core's notifier when
 //! the queue goes non-empty or the source finishes, and re-synchronised by every
@@ -258,15 +261,21 @@ pub struct es_callbacks {
             error: *const es_error,
         ),
     >,
-    /// Finalizer for `user_data`: called exactly once, after the last callback, when the
-    /// source is freed — on the thread calling `es_source_free`, or on the runtime thread right
-    /// after the callback that freed it returns. Not called if `es_source_new` fails (the
-    /// caller then still owns `user_data`).
+    /// Finalizer for `user_data`: called exactly once, after the last callback, once the
+    /// source is freed and no call on it is in flight. It runs on the thread that lets go of
+    /// the last reference: the thread calling `es_source_free`, unless at that moment a
+    /// callback of the source is still running (e.g. the one calling `es_source_free`) or
+    /// another thread is inside a call on the source (e.g. `es_source_close`,
+    /// `es_source_ready_state`). Then it runs on whichever of those finishes last: the runtime
+    /// thread right after its callback returns, or that other thread as its call returns.
+    /// Not called if `es_source_new` fails (the caller then still owns `user_data`).
     pub on_free: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
 }
 
 /// An EventSource. Opaque: made by `es_source_new`, released by `es_source_free`.
-/// Thread-safe: every function taking a source may be called from any thread.
+/// Thread-safe: every function taking a source may be called from any thread, also while
+/// another thread frees it: a call already in progress then finishes safely (see
+/// `es_source_free`).
 pub struct es_source {
     _private: [u8; 0],
 }
@@ -529,10 +538,22 @@ pub unsafe extern "C" fn es_source_new(
     })
 }
 
-/// Borrows the Source behind a C pointer (NULL → None).
-unsafe fn source<'a>(p: *const es_source) -> Option<&'a Source> {
-    // SAFETY: NULL or a pointer from es_source_new that has not been freed (caller's contract).
-    unsafe { (p as *const Source).as_ref() }
+/// A strong reference to the Source behind a C pointer, held for the length of one call
+/// (NULL → None): `es_source_free` on another thread meanwhile only drops the caller's
+/// reference, and the value lives until this one is dropped.
+unsafe fn source(p: *const es_source) -> Option<Arc<Source>> {
+    if p.is_null() {
+        return None;
+    }
+    let p = p.cast::<Source>();
+    // SAFETY: `p` is `Arc::into_raw` from es_source_new, and the caller's reference (or the one
+    // a running callback holds) is still alive as this call starts, so the count is at least 1
+    // (caller's contract: no call starts after es_source_free). Valgrind checks it in the C
+    // tests that free a source while calls are in flight (ffi-c/tests/c/test_ffi.c).
+    unsafe {
+        Arc::increment_strong_count(p);
+        Some(Arc::from_raw(p))
+    }
 }
 
 /// Closes the source: readyState becomes CLOSED at once, the connection and any pending
@@ -555,11 +576,14 @@ pub unsafe extern "C" fn es_source_close(src: *mut es_source) -> es_status {
     })
 }
 
-/// Closes (as `es_source_close`) and releases the source. NULL is a no-op.
-/// From inside one of this source's callbacks the memory is released after that callback
-/// returns; `src` must not be used by the caller after this call either way (freeing twice is
-/// undefined behaviour, as with `free`). `on_free(user_data)` runs exactly once: here, or on the
-/// runtime thread after the freeing callback returns.
+/// Closes (as `es_source_close`) and releases the caller's reference to the source. NULL is a
+/// no-op. Calls already in progress on other threads hold the source until they return (a
+/// blocked `es_source_next` returns `ES_ERR_CLOSED`); the memory is released when the last of
+/// them returns, or, when freed from inside one of this source's callbacks, after that
+/// callback returns. But no call on `src` may start after this one (freeing twice is undefined
+/// behaviour, as with `free`): stop a thread that keeps calling, e.g. with `es_source_close`
+/// and a join, before freeing. `on_free(user_data)` runs exactly once, on the thread that lets
+/// go of the last reference (here, or as `es_callbacks` says).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn es_source_free(src: *mut es_source) {
     boundary("es_source_free", (), || {
@@ -590,11 +614,9 @@ pub unsafe extern "C" fn es_source_ready_state(src: *const es_source) -> es_read
 /// until `es_source_free`. NULL → NULL.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn es_source_url(src: *const es_source) -> *const c_char {
-    boundary("es_source_url", std::ptr::null(), || {
-        match unsafe { source(src) }.and_then(Source::core) {
-            Some(c) => c.url.as_ptr(),
-            None => std::ptr::null(),
-        }
+    boundary("es_source_url", std::ptr::null(), || match unsafe { source(src) } {
+        Some(s) => s.core().map_or(std::ptr::null(), |c| c.url.as_ptr()),
+        None => std::ptr::null(),
     })
 }
 
@@ -602,7 +624,7 @@ pub unsafe extern "C" fn es_source_url(src: *const es_source) -> *const c_char {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn es_source_with_credentials(src: *const es_source) -> bool {
     boundary("es_source_with_credentials", false, || {
-        unsafe { source(src) }.and_then(Source::core).is_some_and(|c| c.es.with_credentials())
+        unsafe { source(src) }.is_some_and(|s| s.core().is_some_and(|c| c.es.with_credentials()))
     })
 }
 
@@ -614,8 +636,8 @@ pub unsafe extern "C" fn es_source_with_credentials(src: *const es_source) -> bo
 /// Returns -1 for NULL or a callback-mode source.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn es_source_fd(src: *const es_source) -> c_int {
-    boundary("es_source_fd", -1, || match unsafe { source(src) }.and_then(|s| s.pull.as_ref()) {
-        Some(p) => p.fd.as_raw_fd(),
+    boundary("es_source_fd", -1, || match unsafe { source(src) } {
+        Some(s) => s.pull.as_ref().map_or(-1, |p| p.fd.as_raw_fd()),
         None => -1,
     })
 }
@@ -628,7 +650,9 @@ pub unsafe extern "C" fn es_source_fd(src: *const es_source) -> c_int {
 /// source is closed or failed and every queued event was returned (the fatal error event
 /// itself is returned first), `ES_ERR_WRONG_MODE` for a callback-mode source,
 /// `ES_ERR_INVALID_ARGUMENT` for NULL. `*out` is written only on `ES_OK`.
-/// Call it from one thread at a time per source (other threads may close it meanwhile).
+/// Other threads may close or free the source meanwhile: a waiting call then returns
+/// `ES_ERR_CLOSED`. Meant for one consuming thread per source: calls from several threads at
+/// once are safe, but each event goes to only one of them.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn es_source_next(
     src: *mut es_source,

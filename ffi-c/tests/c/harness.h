@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -48,8 +49,11 @@ static pid_t h_server_pid = -1;
 
 #define CHECK_STR(esstr, lit) CHECK(h_str_eq((esstr), (lit), sizeof(lit) - 1))
 
+/* ES_TEST_ONLY=substring runs only the tests whose name contains it. */
 #define RUN(fn)                                                                                \
     do {                                                                                       \
+        const char *h_only = getenv("ES_TEST_ONLY");                                           \
+        if (h_only && !strstr(#fn, h_only)) break;                                             \
         h_current = #fn;                                                                       \
         h_test_failed = 0;                                                                     \
         double h_t0 = h_now_ms();                                                              \
@@ -80,6 +84,25 @@ static int h_slow(void) {
     const char *s = getenv("ES_TEST_SLOW");
     int n = s ? atoi(s) : 1;
     return n > 0 ? n : 1;
+}
+
+/* The calling thread's kernel id (for h_thread_sleeping). */
+static long h_gettid(void) {
+    return (long)syscall(SYS_gettid);
+}
+
+/* 1 when thread `tid` of this process is asleep in the kernel (state S or D in its stat line),
+ * e.g. waiting on a futex inside a blocking call; 0 when running, runnable or unknown. */
+static int h_thread_sleeping(long tid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *paren = strrchr(buf, ')'); /* the command name may contain spaces */
+    return paren && paren[1] == ' ' && (paren[2] == 'S' || paren[2] == 'D');
 }
 
 /* Starts `testserver --port 0 --exit-on-eof` (path in $ES_TESTSERVER); its stdin is a pipe we

@@ -9,6 +9,7 @@
 
 #include <poll.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 
 /* ---------------------------------------------------------------------------------------- */
@@ -651,6 +652,312 @@ static void test_pull_blocking_next_woken_by_close(void) {
     es_source_free(src);
 }
 
+/* Threads blocked in es_source_next (no limit and a long limit) on an open, idle pull source
+ * while the main thread frees it, with or without es_source_close first. Each call holds the
+ * source for its duration: it returns ES_ERR_CLOSED and nothing of the source is read after
+ * it is gone. Valgrind is the check (the reads would be inside the library, which ASan does
+ * not instrument). */
+#define NEXT_WAITERS 4
+
+typedef struct next_waiter {
+    es_source *src;
+    int timeout_ms;
+    atomic_long tid;
+    atomic_int entering;
+    es_status status;
+    es_event_kind kind;
+} next_waiter;
+
+static void *wait_in_next(void *arg) {
+    next_waiter *w = (next_waiter *)arg;
+    es_event ev = {0};
+    atomic_store(&w->tid, h_gettid());
+    atomic_store(&w->entering, 1);
+    w->status = es_source_next(w->src, &ev, w->timeout_ms);
+    w->kind = ev.kind;
+    es_event_clear(&ev);
+    return NULL;
+}
+
+/* Parking: SIGUSR1 stops a thread wherever it is (here: waiting inside es_source_next) in a
+ * handler that waits on a semaphore, so the thread goes on only when the test says. */
+static sem_t park_parked, park_resume;
+static struct sigaction park_saved;
+
+static void park_handler(int sig) {
+    (void)sig;
+    int saved_errno = errno;
+    sem_post(&park_parked);
+    while (sem_wait(&park_resume) != 0 && errno == EINTR) {
+    }
+    errno = saved_errno;
+}
+
+/* Parks each thread of th[0..n); returns how many reached the handler (bounded wait). */
+static int park_threads(const pthread_t *th, int n) {
+    sem_init(&park_parked, 0, 0);
+    sem_init(&park_resume, 0, 0);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = park_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &sa, &park_saved);
+    for (int i = 0; i < n; i++) pthread_kill(th[i], SIGUSR1);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 10 * h_slow();
+    int parked = 0;
+    while (parked < n) {
+        if (sem_timedwait(&park_parked, &dl) == 0)
+            parked++;
+        else if (errno != EINTR)
+            break;
+    }
+    return parked;
+}
+
+static void unpark_threads(int n) {
+    for (int i = 0; i < n; i++) sem_post(&park_resume);
+}
+
+/* After the parked threads are joined (and only if all were parked: a late signal still
+ * needs the handler). */
+static void park_done(void) {
+    sigaction(SIGUSR1, &park_saved, NULL);
+    sem_destroy(&park_parked);
+    sem_destroy(&park_resume);
+}
+
+static void free_while_next_waits(int close_first) {
+    const char *t = h_token();
+    char *url = script_url(t, "data: x\n\n", NULL, "&hold1=1");
+    es_source *src = NULL;
+    CHECK_EQ_INT(es_source_new(url, NULL, NULL, &src), ES_OK);
+    free(url);
+    if (!src) return;
+    /* Take open and the message: the stream is then open and idle (held by the server). */
+    es_event ev = {0};
+    int took = 0;
+    while (took < 2 && es_source_next(src, &ev, 10000 * h_slow()) == ES_OK) {
+        took++;
+        es_event_clear(&ev);
+    }
+    CHECK_EQ_INT(took, 2);
+    CHECK_EQ_INT(es_source_ready_state(src), ES_OPEN);
+
+    next_waiter w[NEXT_WAITERS];
+    pthread_t th[NEXT_WAITERS];
+    for (int i = 0; i < NEXT_WAITERS; i++) {
+        w[i].src = src;
+        w[i].timeout_ms = (i % 2) ? 600000 : -1;
+        atomic_init(&w[i].tid, 0);
+        atomic_init(&w[i].entering, 0);
+        w[i].status = ES_OK;
+        w[i].kind = ES_EVENT_NONE;
+        pthread_create(&th[i], NULL, wait_in_next, &w[i]);
+    }
+    /* The caller must not free while a call on the source is still starting: wait until every
+     * waiter has entered es_source_next and sleeps in it. Nothing observable marks "inside";
+     * the thread's kernel state plus a pause stands for it (a generous one under valgrind,
+     * whose threads also sleep while they wait for its scheduler lock). */
+    double until = h_now_ms() + 10000.0 * h_slow();
+    for (int i = 0; i < NEXT_WAITERS; i++) {
+        while (h_now_ms() < until &&
+               !(atomic_load(&w[i].entering) && h_thread_sleeping(atomic_load(&w[i].tid))))
+            h_sleep_ms(1);
+    }
+    h_sleep_ms(30 * h_slow());
+    for (int i = 0; i < NEXT_WAITERS; i++) CHECK(atomic_load(&w[i].entering));
+    /* Woken by the close, a waiter would usually finish before the free went on to release
+     * the memory, and a use after free would go unseen. So each waiter is parked in a signal
+     * handler, inside its call, until es_source_free has returned. */
+    int parked = park_threads(th, NEXT_WAITERS);
+    CHECK_EQ_INT(parked, NEXT_WAITERS);
+    if (close_first) CHECK_EQ_INT(es_source_close(src), ES_OK);
+    es_source_free(src);
+    unpark_threads(NEXT_WAITERS);
+    for (int i = 0; i < NEXT_WAITERS; i++) {
+        pthread_join(th[i], NULL);
+        if (w[i].status != ES_ERR_CLOSED)
+            fprintf(stderr, "  waiter %d (timeout %d): status %s, event kind %d\n", i, w[i].timeout_ms,
+                    es_status_str(w[i].status), (int)w[i].kind);
+        CHECK_EQ_INT(w[i].status, ES_ERR_CLOSED);
+    }
+    if (parked == NEXT_WAITERS) park_done();
+}
+
+static void test_pull_free_while_next_waits(void) {
+    free_while_next_waits(0);
+}
+
+static void test_pull_close_and_free_while_next_waits(void) {
+    free_while_next_waits(1);
+}
+
+/* Callback mode: threads hammer es_source_ready_state / _url / _with_credentials / _fd while a
+ * callback is in flight and another thread is inside es_source_close (which waits for that
+ * callback); then the main thread frees the source and the callback is let go. The closing
+ * thread's call still holds the source: it returns ES_OK without touching freed memory, and
+ * on_free runs exactly once, on the thread that lets go of the last reference: the closing
+ * thread, as its call returns (the callback's reference is dropped before that thread can go
+ * on). The source's memory outlives the value here (the runtime's handler keeps a weak
+ * reference), so valgrind could not see an early drop: which thread ran on_free shows it.
+ * The hammering threads stop before the free: a call that starts after es_source_free is the
+ * caller's use after free, which no reference count can catch. */
+#define HAMMERS 3
+
+typedef struct gated {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int in_callback, release, frees;
+    long free_tid;
+} gated;
+
+static void gated_on_message(void *ud, es_source *src, const es_message *m) {
+    (void)src;
+    (void)m;
+    gated *g = (gated *)ud;
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 10 * h_slow(); /* a failing run must not hang the runtime thread for ever */
+    pthread_mutex_lock(&g->mu);
+    g->in_callback++;
+    pthread_cond_broadcast(&g->cv);
+    while (!g->release && pthread_cond_timedwait(&g->cv, &g->mu, &dl) == 0) {
+    }
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void gated_on_free(void *ud) {
+    gated *g = (gated *)ud;
+    pthread_mutex_lock(&g->mu);
+    g->frees++;
+    g->free_tid = h_gettid();
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static int gated_wait(gated *g, const int *field, int value, int ms) {
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    long long ns = dl.tv_nsec + (long long)ms * h_slow() * 1000000LL;
+    dl.tv_sec += (time_t)(ns / 1000000000LL);
+    dl.tv_nsec = (long)(ns % 1000000000LL);
+    pthread_mutex_lock(&g->mu);
+    int rc = 0;
+    while (*field < value && rc == 0) rc = pthread_cond_timedwait(&g->cv, &g->mu, &dl);
+    int ok = *field >= value;
+    pthread_mutex_unlock(&g->mu);
+    return ok;
+}
+
+typedef struct hammer {
+    es_source *src;
+    const char *url;
+    atomic_int *stop;
+    atomic_long calls, bad;
+} hammer;
+
+static void *hammer_getters(void *arg) {
+    hammer *h = (hammer *)arg;
+    while (!atomic_load(h->stop)) {
+        es_ready_state st = es_source_ready_state(h->src);
+        const char *u = es_source_url(h->src);
+        int ok = (st == ES_OPEN || st == ES_CLOSED) && u && strcmp(u, h->url) == 0 &&
+                 !es_source_with_credentials(h->src) && es_source_fd(h->src) == -1;
+        if (!ok) atomic_fetch_add(&h->bad, 1);
+        atomic_fetch_add(&h->calls, 1);
+    }
+    return NULL;
+}
+
+typedef struct in_close {
+    es_source *src;
+    es_status status;
+    long tid;
+} in_close;
+
+static void *close_in_thread(void *arg) {
+    in_close *c = (in_close *)arg;
+    c->tid = h_gettid();
+    c->status = es_source_close(c->src);
+    return NULL;
+}
+
+static void test_callback_free_while_calls_in_flight(void) {
+    gated g;
+    memset(&g, 0, sizeof g);
+    pthread_mutex_init(&g.mu, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    es_callbacks cbs;
+    memset(&cbs, 0, sizeof cbs);
+    cbs.user_data = &g;
+    cbs.on_message = gated_on_message;
+    cbs.on_free = gated_on_free;
+    const char *t = h_token();
+    char *url = script_url(t, "data: x\n\n", NULL, "&hold1=1");
+    es_source *src = NULL;
+    CHECK_EQ_INT(es_source_new(url, NULL, &cbs, &src), ES_OK);
+    free(url);
+    if (!src) return;
+    char want_url[256];
+    snprintf(want_url, sizeof want_url, "%s", es_source_url(src));
+    CHECK(gated_wait(&g, &g.in_callback, 1, 10000));
+
+    atomic_int stop = 0;
+    hammer h[HAMMERS];
+    pthread_t hth[HAMMERS];
+    for (int i = 0; i < HAMMERS; i++) {
+        h[i].src = src;
+        h[i].url = want_url;
+        h[i].stop = &stop;
+        atomic_init(&h[i].calls, 0);
+        atomic_init(&h[i].bad, 0);
+        pthread_create(&hth[i], NULL, hammer_getters, &h[i]);
+    }
+    for (int i = 0; i < HAMMERS; i++) {
+        double until = h_now_ms() + 5000.0 * h_slow();
+        while (atomic_load(&h[i].calls) < 100 && h_now_ms() < until) h_sleep_ms(1);
+    }
+    in_close c = {src, ES_ERR_PANIC, 0};
+    pthread_t cth;
+    pthread_create(&cth, NULL, close_in_thread, &c);
+    /* readyState turns CLOSED first thing inside es_source_close: the closing thread is then
+     * inside its call (it waits there for the callback). */
+    double until = h_now_ms() + 10000.0 * h_slow();
+    while (es_source_ready_state(src) != ES_CLOSED && h_now_ms() < until) h_sleep_ms(1);
+    CHECK_EQ_INT(es_source_ready_state(src), ES_CLOSED);
+    h_sleep_ms(10 * h_slow()); /* hammering on, against the closed source */
+    atomic_store(&stop, 1);
+    for (int i = 0; i < HAMMERS; i++) {
+        pthread_join(hth[i], NULL);
+        CHECK(atomic_load(&h[i].calls) >= 100);
+        CHECK_EQ_INT(atomic_load(&h[i].bad), 0);
+    }
+
+    /* Returns at once: the closing thread's close is the one that waits for the callback (a
+     * second close does not wait). The callback and the closing thread still hold the source. */
+    es_source_free(src);
+    pthread_mutex_lock(&g.mu);
+    CHECK_EQ_INT(g.frees, 0);
+    g.release = 1;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    pthread_join(cth, NULL);
+    CHECK_EQ_INT(c.status, ES_OK);
+    CHECK(gated_wait(&g, &g.frees, 1, 10000));
+    h_sleep_ms(20);
+    pthread_mutex_lock(&g.mu);
+    CHECK_EQ_INT(g.frees, 1);
+    /* The last reference was the closing thread's: the runtime thread let go of the
+     * callback's while that thread still waited for the callback to end. */
+    CHECK_EQ_INT(g.free_tid, c.tid);
+    pthread_mutex_unlock(&g.mu);
+    pthread_mutex_destroy(&g.mu);
+    pthread_cond_destroy(&g.cv);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
@@ -667,6 +974,9 @@ int main(void) {
     RUN(test_pull_mode_with_poll);
     RUN(test_pull_mode_fatal);
     RUN(test_pull_blocking_next_woken_by_close);
+    RUN(test_pull_free_while_next_waits);
+    RUN(test_pull_close_and_free_while_next_waits);
+    RUN(test_callback_free_while_calls_in_flight);
     RUN(test_callbacks_closing_each_other);
     RUN(test_create_close_cycles);
     h_stop_server();
