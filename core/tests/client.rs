@@ -640,7 +640,9 @@ fn request_options_are_sent_on_every_connection() {
         .header("Authorization", "Bearer abc")
         .header("X-Extra", "1")
         .method("POST")
-        .body(r#"{"prompt":"hi"}"#);
+        .body(r#"{"prompt":"hi"}"#)
+        // A POST source reconnects (and resends its body) only when asked to.
+        .reconnect(true);
     let es = open(&script(&t, &[b"id: 3\ndata: a\n\n", b"data: b\n\n"], ""), o);
     assert_eq!(trace(&es, 5), ["open", "message:a:3", "error(0)", "open", "message:b:3"]);
     let l = log(&t);

@@ -8,8 +8,9 @@
 //! The body is pulled by the source's own task on the runtime: no thread outside it is woken
 //! per chunk.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -19,9 +20,135 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use super::{BoxFuture, Request, SourceJar, Transport, tls};
 use crate::{Error, ErrorKind};
 
-/// A reqwest client, shared by the sources with the same settings.
+/// The reqwest clients of the sources with the same settings.
+///
+/// Usually one: sources to one origin share its connection pool, and over HTTP/2 one
+/// connection. A server's `SETTINGS_MAX_CONCURRENT_STREAMS` caps the streams of a connection,
+/// and hyper queues a request beyond it until a stream ends — for ever, with event streams. So
+/// the streams per origin of each client are counted; a GET whose head has not come within
+/// [`STALL`] while the same client holds other HTTP/2 streams to that origin is taken to be
+/// queued: that count becomes the client's limit for the origin, and the request moves to
+/// another client (another connection). Requests of other methods are never sent twice: they
+/// only go where a learned limit leaves room.
 pub(crate) struct Client {
-    inner: reqwest::Client,
+    shards: Mutex<Vec<Arc<Shard>>>,
+    /// Builds another client; `None` for a user's own client (then there is only that one).
+    settings: Option<Settings>,
+}
+
+/// How long a GET's response head may take, with other HTTP/2 streams on its connection, before
+/// it is taken to be queued behind the server's stream limit.
+const STALL: Duration = Duration::from_secs(1);
+
+/// At most this many clients (connections per origin) for one set of settings.
+const MAX_SHARDS: usize = 64;
+
+struct Settings {
+    tls: Arc<rustls::ClientConfig>,
+    connect_timeout: Option<Duration>,
+    max_redirects: usize,
+    proxy: Option<reqwest::Proxy>,
+    http2_prior_knowledge: bool,
+    /// One cookie jar for every client of these settings.
+    jar: Option<Arc<reqwest::cookie::Jar>>,
+}
+
+impl Settings {
+    fn build(&self) -> Result<reqwest::Client, String> {
+        let mut b = reqwest::Client::builder()
+            .tls_backend_preconfigured((*self.tls).clone())
+            .redirect(redirect_policy(self.max_redirects))
+            .tcp_nodelay(true)
+            // Event streams are long-lived: keep-alive pings find dead HTTP/2 connections.
+            .http2_keep_alive_interval(Some(Duration::from_secs(30)))
+            .http2_keep_alive_while_idle(false);
+        if let Some(jar) = &self.jar {
+            b = b.cookie_provider(jar.clone());
+        }
+        if let Some(t) = self.connect_timeout {
+            b = b.connect_timeout(t);
+        }
+        if let Some(p) = &self.proxy {
+            b = b.proxy(p.clone());
+        }
+        if self.http2_prior_knowledge {
+            b = b.http2_prior_knowledge();
+        }
+        b.build().map_err(|e| format!("cannot set up the HTTP client: {}", chain(&e)))
+    }
+}
+
+/// One reqwest client and the load it carries per origin.
+struct Shard {
+    client: reqwest::Client,
+    origins: Mutex<HashMap<String, Load>>,
+}
+
+#[derive(Default)]
+struct Load {
+    /// Requests sent or streaming.
+    active: usize,
+    /// Requests whose response head came: streams the server has taken.
+    open: usize,
+    /// Learned from a stalled request: the most streams the server allows this connection.
+    limit: Option<usize>,
+    /// The origin answered over HTTP/2 on this client.
+    h2: bool,
+}
+
+impl Shard {
+    fn new(client: reqwest::Client) -> Arc<Shard> {
+        Arc::new(Shard { client, origins: Mutex::default() })
+    }
+
+    fn with_load<R>(&self, origin: &str, f: impl FnOnce(&mut Load) -> R) -> R {
+        let mut map = self.origins.lock().unwrap_or_else(|e| e.into_inner());
+        let r = f(map.entry(origin.to_owned()).or_default());
+        map.retain(|_, l| l.active > 0 || l.limit.is_some() || l.h2);
+        r
+    }
+}
+
+/// A request's place on a shard, given back when the stream ends (dropped with the body).
+struct Slot {
+    shard: Arc<Shard>,
+    origin: String,
+    open: bool,
+}
+
+impl Slot {
+    /// The response head came over `version`.
+    fn opened(&mut self, version: reqwest::Version) {
+        self.open = true;
+        self.shard.with_load(&self.origin, |l| {
+            l.open += 1;
+            l.h2 |= version == reqwest::Version::HTTP_2;
+        });
+    }
+
+    /// The head has not come in time: if this looks like a request queued behind the
+    /// connection's stream limit, learn the limit and say so.
+    fn seems_queued(&self) -> bool {
+        self.shard.with_load(&self.origin, |l| {
+            let queued = l.h2 && l.open > 0;
+            if queued {
+                l.limit = Some(l.limit.map_or(l.open, |max| max.min(l.open)));
+            }
+            queued
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let open = self.open;
+        self.shard.with_load(&self.origin, |l| {
+            l.active = l.active.saturating_sub(1);
+            if open {
+                l.open = l.open.saturating_sub(1);
+            }
+        });
+    }
 }
 
 impl Client {
@@ -35,59 +162,106 @@ impl Client {
         cookies: bool,
     ) -> Result<Client, Error> {
         let invalid = |msg: String| Error::new(ErrorKind::InvalidOption, msg);
-        let config = tls::config(tls, tls::Alpn::H2AndHttp1).map_err(invalid)?;
-        let mut b = reqwest::Client::builder()
-            .tls_backend_preconfigured((*config).clone())
-            .redirect(redirect_policy(max_redirects))
-            .tcp_nodelay(true)
-            // Event streams are long-lived: keep-alive pings find dead HTTP/2 connections.
-            .http2_keep_alive_interval(Some(Duration::from_secs(30)))
-            .http2_keep_alive_while_idle(false)
-            .cookie_store(cookies);
-        if let Some(t) = connect_timeout {
-            b = b.connect_timeout(t);
-        }
-        if let Some(p) = proxy {
-            let proxy = reqwest::Proxy::all(p).map_err(|e| {
+        let proxy = match proxy {
+            Some(p) => Some(reqwest::Proxy::all(p).map_err(|e| {
                 invalid(format!("invalid proxy URL {:?}: {}", redact(p), chain(&e)))
-            })?;
-            b = b.proxy(proxy);
-        }
-        if http2_prior_knowledge {
-            b = b.http2_prior_knowledge();
-        }
-        let inner = b
-            .build()
-            .map_err(|e| invalid(format!("cannot set up the HTTP client: {}", chain(&e))))?;
-        Ok(Client { inner })
+            })?),
+            None => None,
+        };
+        let settings = Settings {
+            tls: tls::config(tls, tls::Alpn::H2AndHttp1).map_err(invalid)?,
+            connect_timeout,
+            max_redirects,
+            proxy,
+            http2_prior_knowledge,
+            jar: cookies.then(Default::default),
+        };
+        let first = settings.build().map_err(invalid)?;
+        Ok(Client { shards: Mutex::new(vec![Shard::new(first)]), settings: Some(settings) })
     }
 
     /// The user's own client, used as given.
     pub(crate) fn given(inner: reqwest::Client) -> Client {
-        Client { inner }
+        Client { shards: Mutex::new(vec![Shard::new(inner)]), settings: None }
+    }
+
+    /// A place for one more stream to `origin`: on the first client with room, else on a new one.
+    fn slot(&self, origin: &str) -> Result<Slot, Error> {
+        let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        let room = |s: &Arc<Shard>| {
+            s.with_load(origin, |l| {
+                let free = l.limit.is_none_or(|max| l.active < max);
+                if free {
+                    l.active += 1;
+                }
+                free
+            })
+        };
+        let shard = match shards.iter().find(|s| room(s)) {
+            Some(s) => s.clone(),
+            None => match &self.settings {
+                Some(settings) if shards.len() < MAX_SHARDS => {
+                    let client = settings.build().map_err(|m| Error::new(ErrorKind::Connect, m))?;
+                    let shard = Shard::new(client);
+                    room(&shard);
+                    shards.push(shard.clone());
+                    shard
+                }
+                // A user's own client, or too many: wait in the first client's queue.
+                _ => {
+                    let s = shards[0].clone();
+                    s.with_load(origin, |l| l.active += 1);
+                    s
+                }
+            },
+        };
+        Ok(Slot { shard, origin: origin.to_owned(), open: false })
     }
 
     async fn send(&self, req: &Request<'_>) -> Result<super::Response, Error> {
         let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|_| {
             Error::new(ErrorKind::InvalidOption, format!("invalid HTTP method {:?}", req.method))
         })?;
-        let mut rb = self.inner.request(method, req.url.clone()).headers(headers(req)?);
-        if let Some(body) = req.body {
-            rb = rb.body(body.clone());
-        }
-        let sent = rb.send();
-        let resp = match req.read_timeout {
-            // The head must come within the read timeout (after connecting).
-            Some(t) => match tokio::time::timeout(t, sent).await {
+        let headers = headers(req)?;
+        let origin = req.url.origin().ascii_serialization();
+        let idempotent = method == reqwest::Method::GET;
+        let (slot, resp) = loop {
+            let slot = self.slot(&origin)?;
+            let mut rb = slot.shard.client.request(method.clone(), req.url.clone());
+            rb = rb.headers(headers.clone());
+            if let Some(body) = req.body {
+                rb = rb.body(body.clone());
+            }
+            let mut sent = std::pin::pin!(rb.send());
+            // The head must come within the read timeout; the first STALL of it tells a request
+            // queued behind the server's stream limit.
+            let started = tokio::time::Instant::now();
+            let deadline = req.read_timeout.map(|t| started + t);
+            let first_wait = req.read_timeout.map_or(STALL, |t| t.min(STALL));
+            let result = match tokio::time::timeout(first_wait, sent.as_mut()).await {
                 Ok(r) => r,
+                Err(_) if idempotent && self.settings.is_some() && slot.seems_queued() => continue,
                 Err(_) => {
-                    let msg = format!("no response headers within the read timeout ({t:?})");
-                    return Err(Error::new(ErrorKind::Timeout, msg));
+                    let rest = match deadline {
+                        Some(d) => tokio::time::timeout_at(d, sent).await,
+                        None => Ok(sent.await),
+                    };
+                    match rest {
+                        Ok(r) => r,
+                        Err(_) => {
+                            let msg = format!(
+                                "no response headers within the read timeout ({:?})",
+                                req.read_timeout.unwrap_or_default()
+                            );
+                            return Err(Error::new(ErrorKind::Timeout, msg));
+                        }
+                    }
                 }
-            },
-            None => sent.await,
-        }
-        .map_err(|e| classify(&e, req))?;
+            };
+            break (slot, result.map_err(|e| classify(&e, req))?);
+        };
+        let mut slot = slot;
+        slot.opened(resp.version());
         let headers = resp
             .headers()
             .iter()
@@ -106,6 +280,7 @@ impl Client {
                 pending: VecDeque::new(),
                 ended: false,
                 error: None,
+                _slot: slot,
             }),
         })
     }
@@ -253,6 +428,8 @@ pub(crate) struct Body {
     ended: bool,
     /// An error that came after some data: reported by the next `fill`.
     error: Option<Error>,
+    /// The stream's place on its client, given back when the body goes.
+    _slot: Slot,
 }
 
 impl Body {
