@@ -818,3 +818,47 @@ fn retry_zero_against_instant_closes_does_not_storm() {
     let n = requests_against_instant_closes(opts().backoff(1.0), window);
     assert!((3..=30).contains(&n), "{n} requests in {window:?} with backoff 1.0");
 }
+
+#[test]
+fn close_from_two_threads_both_wait_for_the_callback() {
+    // After close() returns, no callback runs: also for the second of two threads closing at
+    // once (it used to return at once while the callback still ran).
+    let t = token();
+    let (entered_tx, entered) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    let running = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let r = running.clone();
+    let es = Arc::new(
+        EventSource::with_handler(
+            &script(&t, &[b"data: 1\n\n"], "&hold1=1"),
+            opts(),
+            move |e: Event| {
+                if let Event::Message(_) = e {
+                    r.store(true, std::sync::atomic::Ordering::SeqCst);
+                    entered_tx.send(()).unwrap();
+                    let _ = release_rx.lock().unwrap().recv_timeout(Duration::from_secs(10));
+                    r.store(false, std::sync::atomic::Ordering::SeqCst);
+                }
+            },
+        )
+        .unwrap(),
+    );
+    entered.recv_timeout(Duration::from_secs(10)).unwrap();
+    let closers: Vec<_> = (0..2)
+        .map(|_| {
+            let (es, running) = (es.clone(), running.clone());
+            std::thread::spawn(move || {
+                es.close();
+                // Whichever close returns, the callback is over.
+                assert!(!running.load(std::sync::atomic::Ordering::SeqCst));
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(closers.iter().all(|c| !c.is_finished()), "a close returned while the callback ran");
+    release.send(()).unwrap();
+    for c in closers {
+        c.join().unwrap();
+    }
+}

@@ -79,13 +79,15 @@ impl Shared {
 
     fn close(&self) {
         self.set_state(ReadyState::Closed);
-        if self.cancelled.swap(true, Ordering::AcqRel) {
-            return;
+        let first = !self.cancelled.swap(true, Ordering::AcqRel);
+        if first {
+            log::debug!(target: "eventsource_native", "{}: closed", self.url);
+            if let Some(task) = lock(&self.task).take() {
+                task.abort();
+            }
         }
-        log::debug!(target: "eventsource_native", "{}: closed", self.url);
-        if let Some(task) = lock(&self.task).take() {
-            task.abort();
-        }
+        // Every close() waits, not just the first: two threads closing at once both return
+        // only once no callback runs.
         let me = self as *const Shared;
         let caller = DISPATCHING.with(|d| d.get());
         if caller.is_null() {
@@ -95,7 +97,7 @@ impl Shared {
             // alive while it runs.
             self.wait_from_callback(unsafe { &*caller });
         }
-        if let Some(q) = &self.queue {
+        if first && let Some(q) = &self.queue {
             q.finish(true);
         }
     }
