@@ -172,6 +172,10 @@ enum es_error_kind
      */
     ES_ERROR_KIND_EVENT_TOO_LARGE = 11,
     /**
+     * The source was made before fork() and this is the child: CLOSED here.
+     */
+    ES_ERROR_KIND_FORKED = 12,
+    /**
      * A kind this version of the header does not know.
      */
     ES_ERROR_KIND_OTHER = 255,

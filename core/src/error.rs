@@ -30,6 +30,9 @@ pub enum ErrorKind {
     TooManyRedirects,
     /// A line or event exceeded `max_event_size`. Fails the connection.
     EventTooLarge,
+    /// The source was made before a `fork()`, and this is the child: its connection stayed
+    /// with the parent. The source is CLOSED here.
+    Forked,
 }
 
 impl ErrorKind {
@@ -47,6 +50,7 @@ impl ErrorKind {
             ErrorKind::ContentType => "content_type",
             ErrorKind::TooManyRedirects => "too_many_redirects",
             ErrorKind::EventTooLarge => "event_too_large",
+            ErrorKind::Forked => "forked",
         }
     }
 }

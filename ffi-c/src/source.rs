@@ -91,6 +91,8 @@ pub enum es_error_kind {
     ES_ERROR_KIND_TOO_MANY_REDIRECTS = 10,
     /// A line or event exceeded max_event_size. Fatal.
     ES_ERROR_KIND_EVENT_TOO_LARGE = 11,
+    /// The source was made before fork() and this is the child: CLOSED here.
+    ES_ERROR_KIND_FORKED = 12,
     /// A kind this version of the header does not know.
     ES_ERROR_KIND_OTHER = 255,
 }
@@ -110,6 +112,7 @@ impl From<ErrorKind> for es_error_kind {
             ErrorKind::ContentType => ES_ERROR_KIND_CONTENT_TYPE,
             ErrorKind::TooManyRedirects => ES_ERROR_KIND_TOO_MANY_REDIRECTS,
             ErrorKind::EventTooLarge => ES_ERROR_KIND_EVENT_TOO_LARGE,
+            ErrorKind::Forked => ES_ERROR_KIND_FORKED,
             _ => ES_ERROR_KIND_OTHER,
         }
     }
@@ -130,6 +133,7 @@ pub extern "C" fn es_error_kind_str(kind: u32) -> *const c_char {
         9 => c"content_type",
         10 => c"too_many_redirects",
         11 => c"event_too_large",
+        12 => c"forked",
         _ => c"other",
     };
     s.as_ptr()

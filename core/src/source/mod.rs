@@ -35,9 +35,8 @@ pub use handler::{Batch, Handler};
 use queue::{Queue, QueueHandler};
 use request::RequestSpec;
 
-use crate::text;
-use crate::transport;
-use crate::{Error, ErrorKind, Event, Options, ReadyState};
+use crate::{Error, ErrorEvent, ErrorKind, Event, Options, ReadyState};
+use crate::{runtime, text, transport};
 
 // ---------------------------------------------------------------------------------------------
 // Shared state between the handle(s) and the connection task.
@@ -60,6 +59,10 @@ pub struct Shared {
     queue: Option<Arc<Queue>>,
     /// The header fields of the response that opened the current connection.
     response_headers: Mutex<Vec<(String, String)>>,
+    /// The fork generation the source was made in (see `runtime.rs`).
+    generation: u32,
+    /// In a child of a fork: the error saying so was handed out.
+    fork_reported: AtomicBool,
 }
 
 thread_local! {
@@ -73,12 +76,23 @@ impl Shared {
         self.state.store(state as u8, Ordering::Release);
     }
 
+    /// True in a child of a `fork()` made after this source: its task and runtime are gone.
+    fn forked(&self) -> bool {
+        self.generation != runtime::generation()
+    }
+
     fn set_response_headers(&self, headers: Vec<(String, String)>) {
         *lock(&self.response_headers) = headers;
     }
 
     fn close(&self) {
         self.set_state(ReadyState::Closed);
+        if self.forked() {
+            // The parent's runtime and threads do not exist here: touch neither them nor the
+            // locks they may have held at the fork.
+            self.cancelled.store(true, Ordering::Release);
+            return;
+        }
         let first = !self.cancelled.swap(true, Ordering::AcqRel);
         if first {
             log::debug!(target: "eventsource_native", "{}: closed", self.url);
@@ -205,6 +219,8 @@ impl EventSource {
             task: Mutex::new(None),
             queue,
             response_headers: Mutex::default(),
+            generation: runtime::generation(),
+            fork_reported: AtomicBool::new(false),
         });
         let conn = Connection::new(shared.clone(), client, request, &options, handler);
         // Hold the task slot while spawning so a racing close() sees the handle.
@@ -221,6 +237,9 @@ impl EventSource {
 
     /// The connection's live state. Each [`Event`] also carries the state its listener sees.
     pub fn ready_state(&self) -> ReadyState {
+        if self.shared.forked() {
+            return ReadyState::Closed;
+        }
         ReadyState::from_u8(self.shared.state.load(Ordering::Acquire))
     }
 
@@ -245,6 +264,9 @@ impl EventSource {
     /// moment): that one finishes after the call returns, and no new call starts.
     pub fn close(&self) {
         self.shared.close();
+        if self.shared.forked() {
+            return;
+        }
         // The queue is finished and emptied: nothing can refill the consumer's buffer.
         lock(&self.local).clear();
         text::release_held();
@@ -254,9 +276,27 @@ impl EventSource {
         self.shared.queue.as_deref()
     }
 
+    /// In a child of a fork, the receives get one error event (CLOSED, saying why), then
+    /// nothing: `Some(that event or None)`. `None` in the process that made the source.
+    fn after_fork(&self) -> Option<Option<Event>> {
+        if !self.shared.forked() {
+            return None;
+        }
+        if self.shared.fork_reported.swap(true, Ordering::AcqRel) {
+            return Some(None);
+        }
+        let msg = "this source was made before fork(): its connection belongs to the parent \
+                   process; make a new source in the child";
+        let error = Error::new(ErrorKind::Forked, msg);
+        Some(Some(Event::Error(ErrorEvent { ready_state: ReadyState::Closed, error })))
+    }
+
     /// Waits for the next event (pull mode). `None` once the source is closed or failed and
     /// its queue is drained; always `None` for a push-mode source.
     pub async fn recv(&self) -> Option<Event> {
+        if let Some(ev) = self.after_fork() {
+            return ev;
+        }
         let q = self.queue()?;
         std::future::poll_fn(|cx| q.poll_recv(&mut lock(&self.local), cx)).await
     }
@@ -264,6 +304,10 @@ impl EventSource {
     /// Waits for at least one event and moves up to `max` queued events into `buf`.
     /// Returns how many were added; 0 means closed and drained.
     pub async fn recv_many(&self, buf: &mut Vec<Event>, max: usize) -> usize {
+        if let Some(ev) = self.after_fork() {
+            buf.extend(ev);
+            return usize::from(!buf.is_empty());
+        }
         let Some(q) = self.queue() else { return 0 };
         std::future::poll_fn(|cx| q.poll_recv_many(&mut lock(&self.local), cx, buf, max)).await
     }
@@ -271,6 +315,9 @@ impl EventSource {
     /// Blocks the calling thread for the next event, for at most `timeout` (`None`: no limit).
     /// Do not call it from inside an async task.
     pub fn recv_timeout(&self, timeout: Option<Duration>) -> Recv {
+        if let Some(ev) = self.after_fork() {
+            return ev.map_or(Recv::Closed, Recv::Event);
+        }
         match self.queue() {
             Some(q) => q.recv_timeout(&self.local, timeout),
             None => Recv::Closed,
@@ -279,6 +326,11 @@ impl EventSource {
 
     /// Moves up to `max` already-queued events into `buf` without waiting; returns how many.
     pub fn try_recv_many(&self, buf: &mut Vec<Event>, max: usize) -> usize {
+        if let Some(ev) = self.after_fork() {
+            let had = ev.is_some();
+            buf.extend(ev);
+            return usize::from(had);
+        }
         let n = self.queue().map_or(0, |q| q.fill(&mut lock(&self.local), buf, max));
         if n == 0 {
             // Nothing to handle: let go of what the events handled so far held back.
@@ -289,6 +341,9 @@ impl EventSource {
 
     /// True once the source is closed or failed and every queued event was received.
     pub fn is_finished(&self) -> bool {
+        if self.shared.forked() {
+            return self.shared.fork_reported.load(Ordering::Acquire);
+        }
         self.queue().is_none_or(|q| {
             let local = lock(&self.local);
             local.is_empty() && q.is_finished()
@@ -299,6 +354,9 @@ impl EventSource {
     /// goes from empty to non-empty and when the source finishes — to wake an event loop,
     /// e.g. by writing to an eventfd. It must not block. Replaces any previous notifier.
     pub fn set_notify(&self, notify: Option<Box<dyn Fn() + Send + Sync>>) {
+        if self.shared.forked() {
+            return;
+        }
         if let Some(q) = self.queue() {
             *lock(&q.notify) = notify.map(Arc::from);
         }
@@ -325,6 +383,9 @@ impl futures_core::Stream for EventSource {
     type Item = Event;
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         let this = self.get_mut();
+        if let Some(ev) = this.after_fork() {
+            return Poll::Ready(ev);
+        }
         // `&mut self`: no other receive can run, so the consumer's buffer needs no lock.
         let local = this.local.get_mut().unwrap_or_else(|e| e.into_inner());
         if let Some(ev) = local.pop_front() {

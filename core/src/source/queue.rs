@@ -330,6 +330,8 @@ pub(super) mod tests {
             task: Mutex::new(None),
             queue: None,
             response_headers: Mutex::default(),
+            generation: crate::runtime::generation(),
+            fork_reported: AtomicBool::new(false),
         }
     }
 

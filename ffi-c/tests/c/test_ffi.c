@@ -970,6 +970,65 @@ static void test_callback_free_while_calls_in_flight(void) {
     pthread_cond_destroy(&g.cv);
 }
 
+/* fork() after the library started: in the child, a source made before the fork returns an
+ * ES_ERROR_KIND_FORKED error event (readyState CLOSED) and then ES_ERR_CLOSED, and a new source streams (the child's first use
+ * builds a runtime of its own). The child reports the first failed check as its exit code. */
+static int fork_child_checks(es_source *before) {
+    es_event ev = {0};
+    /* Events the parent had already taken into the source's buffer may come first. */
+    do {
+        es_event_clear(&ev);
+        if (es_source_next(before, &ev, 5000) != ES_OK) return 2;
+    } while (ev.kind == ES_EVENT_MESSAGE);
+    if (ev.kind != ES_EVENT_ERROR || ev.error.kind != ES_ERROR_KIND_FORKED ||
+        ev.ready_state != ES_CLOSED)
+        return 3;
+    es_event_clear(&ev);
+    /* Pull mode reports the state of the last event returned: the error's. */
+    if (es_source_ready_state(before) != ES_CLOSED) return 1;
+    if (es_source_next(before, &ev, 1000) != ES_ERR_CLOSED) return 4;
+    es_source_free(before);
+    char url[256];
+    snprintf(url, sizeof url, "%s/stream?count=1&size=8&hold=1", h_base);
+    es_source *fresh = NULL;
+    if (es_source_new(url, NULL, NULL, &fresh) != ES_OK) return 5;
+    int got_open = 0, got_message = 0;
+    for (int i = 0; i < 2; i++) {
+        if (es_source_next(fresh, &ev, 10000 * h_slow()) != ES_OK) return 6;
+        got_open |= ev.kind == ES_EVENT_OPEN;
+        got_message |= ev.kind == ES_EVENT_MESSAGE;
+        es_event_clear(&ev);
+    }
+    es_source_free(fresh);
+    return got_open && got_message ? 0 : 7;
+}
+
+static void test_fork_child_gets_a_working_library(void) {
+    char url[256];
+    snprintf(url, sizeof url, "%s/stream?count=1&size=8&hold=1", h_base);
+    es_source *before = NULL;
+    CHECK_EQ_INT(es_source_new(url, NULL, NULL, &before), ES_OK);
+    if (!before) return;
+    es_event ev = {0};
+    CHECK_EQ_INT(es_source_next(before, &ev, 10000 * h_slow()), ES_OK);
+    CHECK_EQ_INT(ev.kind, ES_EVENT_OPEN);
+    es_event_clear(&ev);
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) _exit(fork_child_checks(before));
+    int status = 0;
+    CHECK_EQ_INT(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ_INT(WEXITSTATUS(status), 0);
+    /* The parent's source is untouched. */
+    CHECK_EQ_INT(es_source_next(before, &ev, 10000 * h_slow()), ES_OK);
+    CHECK_EQ_INT(ev.kind, ES_EVENT_MESSAGE);
+    es_event_clear(&ev);
+    CHECK_EQ_INT(es_source_ready_state(before), ES_OPEN);
+    es_source_free(before);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
@@ -991,6 +1050,7 @@ int main(void) {
     RUN(test_callback_free_while_calls_in_flight);
     RUN(test_callbacks_closing_each_other);
     RUN(test_create_close_cycles);
+    RUN(test_fork_child_gets_a_working_library);
     h_stop_server();
     return h_summary();
 }
