@@ -862,3 +862,29 @@ fn close_from_two_threads_both_wait_for_the_callback() {
         c.join().unwrap();
     }
 }
+
+#[test]
+fn a_consumer_that_does_not_read_stops_the_stream_by_bytes() {
+    // 1,000 events of 64 KiB (65 MiB) to a source nobody reads: the queue stops the reading at
+    // 8 MiB (the event count alone allowed 4,096 events: the whole stream, read in about a
+    // second), so the server cannot finish. Then everything arrives, in order.
+    let t = token();
+    let url = server().url(&format!("stream?t={t}&count=1000&size=65536&id=1"));
+    let es = open(&url, fast());
+    std::thread::sleep(Duration::from_secs(2));
+    let done = log(&t)[0].done_ms;
+    assert!(done.is_none(), "the whole stream was read into memory (done at {done:?} ms)");
+    let mut seq = 0;
+    let mut seen_open = false;
+    while seq < 1000 {
+        match es.recv_timeout(Some(Duration::from_secs(20))) {
+            Recv::Event(Event::Open) => seen_open = true,
+            Recv::Event(Event::Message(m)) => {
+                seq += 1;
+                assert_eq!(m.last_event_id.as_str(), seq.to_string());
+            }
+            other => panic!("after {seq} messages: {other:?}"),
+        }
+    }
+    assert!(seen_open);
+}

@@ -249,11 +249,13 @@ impl Connection {
             let mut batch = std::mem::take(&mut self.batch);
             let mut retry = None;
             let mut parse_error = None;
+            let mut read = 0;
             let parser = &mut self.parser;
             let framing = body.drain(&mut |bytes| {
                 if parse_error.is_some() {
                     return;
                 }
+                read += bytes.len();
                 let res =
                     parser.feed_to(bytes, &mut Batcher { events: &mut batch, retry: &mut retry });
                 if let Err(e) = res {
@@ -263,7 +265,7 @@ impl Connection {
             if let Some(ms) = retry {
                 self.reconnection_time = Duration::from_millis(ms);
             }
-            self.deliver_batch(&mut batch).await;
+            self.deliver_batch(&mut batch, read).await;
             self.batch = batch;
             // close() also aborts this task, but a stream that is always readable may not
             // yield for a while: stop here, and drop the socket, as soon as it is closed.
@@ -308,12 +310,13 @@ impl Connection {
     async fn deliver(&mut self, event: Event) {
         let mut batch = std::mem::take(&mut self.batch);
         batch.push(event);
-        self.deliver_batch(&mut batch).await;
+        self.deliver_batch(&mut batch, 0).await;
         self.batch = batch;
     }
 
-    /// Hands a batch to the handler (after waiting for it to have room), then empties it.
-    async fn deliver_batch(&mut self, batch: &mut Vec<Event>) {
+    /// Hands a batch (parsed from `bytes` body bytes) to the handler, after waiting for it to
+    /// have room, then empties it.
+    async fn deliver_batch(&mut self, batch: &mut Vec<Event>, bytes: usize) {
         if batch.is_empty() {
             return;
         }
@@ -323,7 +326,7 @@ impl Connection {
             let _guard = lock(&shared.dispatch);
             if !shared.cancelled.load(Ordering::Acquire) {
                 let prev = DISPATCHING.with(|d| d.replace(shared as *const Shared));
-                let mut b = Batch::whole(&mut *batch, shared);
+                let mut b = Batch::whole(&mut *batch, shared, bytes);
                 // A panicking handler must not take the runtime thread with it.
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     self.handler.on_events(&mut b);

@@ -40,6 +40,7 @@ impl<F: FnMut(Event) + Send + 'static> Handler for F {
 pub struct Batch<'a> {
     events: BatchEvents<'a>,
     shared: &'a Shared,
+    bytes: usize,
 }
 
 enum BatchEvents<'a> {
@@ -50,9 +51,15 @@ enum BatchEvents<'a> {
 }
 
 impl<'a> Batch<'a> {
-    /// A batch of the events of one read, not iterated yet.
-    pub(super) fn whole(events: &'a mut Vec<Event>, shared: &'a Shared) -> Batch<'a> {
-        Batch { events: BatchEvents::Whole(events), shared }
+    /// A batch of the events parsed from `bytes` body bytes, not iterated yet.
+    pub(super) fn whole(events: &'a mut Vec<Event>, shared: &'a Shared, bytes: usize) -> Batch<'a> {
+        Batch { events: BatchEvents::Whole(events), shared, bytes }
+    }
+
+    /// How many body bytes the events of this batch were parsed from: about the memory they
+    /// hold (their texts are slices of those reads). For bounding a queue in bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The whole vector of events, if nothing was iterated yet (the caller must leave it empty).

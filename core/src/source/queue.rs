@@ -24,6 +24,11 @@ use crate::text;
 /// The consumer's buffer holds at most one such queue-full more.
 const QUEUE_HIGH_WATER: usize = 4096;
 
+/// Likewise in bytes (of the reads the queued events were parsed from, which they keep alive):
+/// large events reach this long before the event count. The queue passes it by one read at
+/// most, and the consumer's buffer holds at most one such queue-full more.
+const QUEUE_HIGH_BYTES: usize = 8 << 20;
+
 /// Vectors of up to this many events are reused whatever the traffic (larger ones only while
 /// batches of at least an eighth of their size keep coming).
 const SPARE_KEEP: usize = 256;
@@ -38,6 +43,8 @@ pub(super) struct Queue {
 #[derive(Default)]
 struct QueueInner {
     events: Vec<Event>,
+    /// The bytes the queued events were parsed from.
+    bytes: usize,
     finished: bool,
     consumer: Option<Waker>,
     producer: Option<Waker>,
@@ -53,6 +60,7 @@ impl Queue {
     fn push(&self, batch: &mut Batch<'_>) {
         let mut inner = lock(&self.inner);
         let was_empty = inner.events.is_empty();
+        inner.bytes += batch.bytes();
         match batch.take_all() {
             // Hand over the whole vector; the connection gets the queue's empty one back.
             Some(v) if was_empty => std::mem::swap(v, &mut inner.events),
@@ -69,6 +77,7 @@ impl Queue {
         let mut inner = lock(&self.inner);
         if discard {
             inner.events.clear();
+            inner.bytes = 0;
         }
         inner.finished = true;
         if let Some(p) = inner.producer.take() {
@@ -95,7 +104,8 @@ impl Queue {
 
     fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut inner = lock(&self.inner);
-        if inner.events.len() < QUEUE_HIGH_WATER || inner.finished {
+        let full = inner.events.len() >= QUEUE_HIGH_WATER || inner.bytes >= QUEUE_HIGH_BYTES;
+        if !full || inner.finished {
             Poll::Ready(())
         } else {
             inner.producer = Some(cx.waker().clone());
@@ -119,6 +129,7 @@ impl Queue {
             spare = Vec::new();
         }
         *local = VecDeque::from(std::mem::replace(&mut inner.events, spare));
+        inner.bytes = 0;
         if let Some(p) = inner.producer.take() {
             p.wake();
         }
@@ -338,7 +349,12 @@ pub(super) mod tests {
     /// What the connection does with one read's events: `v` is left empty, holding the vector
     /// the connection parses its next read into.
     fn push_vec(q: &Queue, s: &Shared, v: &mut Vec<Event>) {
-        let mut b = Batch::whole(v, s);
+        push_read(q, s, v, 0);
+    }
+
+    /// `push_vec` of events parsed from `bytes` bytes.
+    fn push_read(q: &Queue, s: &Shared, v: &mut Vec<Event>, bytes: usize) {
+        let mut b = Batch::whole(v, s, bytes);
         q.push(&mut b);
         drop(b);
         assert!(v.is_empty(), "the queue took every event");
@@ -447,6 +463,32 @@ pub(super) mod tests {
         assert!(q.poll_ready(&mut cx).is_ready());
         // The consumer's buffer holds the rest; the queue fills again up to the mark.
         assert_eq!(lock(&local).len(), QUEUE_HIGH_WATER - 1);
+    }
+
+    #[test]
+    fn producer_stops_at_the_byte_mark_too() {
+        // Large events: a few reads fill the queue long before the event count does.
+        let (q, s, local) = (Queue::default(), shared(), Mutex::default());
+        let w = Arc::new(CountingWaker::default());
+        let waker = Waker::from(w.clone());
+        let mut cx = Context::from_waker(&waker);
+        let read = QUEUE_HIGH_BYTES / 4;
+        for i in 0..3 {
+            push_read(&q, &s, &mut vec![msg(i)], read);
+            assert!(q.poll_ready(&mut cx).is_ready(), "after {} bytes", (i + 1) * read);
+        }
+        push_read(&q, &s, &mut vec![msg(3)], read);
+        assert!(q.poll_ready(&mut cx).is_pending());
+        // The consumer takes the queue: room again.
+        let Recv::Event(e) = q.recv_timeout(&local, Some(Duration::ZERO)) else { panic!() };
+        assert_eq!(data(&e), 0);
+        assert_eq!(woken(&w), 1);
+        assert!(q.poll_ready(&mut cx).is_ready());
+        // Discarding at close empties the count too.
+        push_read(&q, &s, &mut vec![msg(4)], QUEUE_HIGH_BYTES);
+        assert!(q.poll_ready(&mut cx).is_pending());
+        q.finish(true);
+        assert!(q.poll_ready(&mut cx).is_ready());
     }
 
     #[test]
