@@ -121,10 +121,15 @@ async fn run(es: &EventSource, args: &Args) -> u8 {
         let mut exit = None;
         for event in batch.drain(..) {
             if let Event::Message(m) = &event {
-                if !args.events.iter().any(|t| t == m.event_type.as_str()) {
+                // A message named `error` reaches the error listener, as in a browser: it is
+                // printed, and counted only when its type is listened to as well.
+                let listened = args.events.iter().any(|t| t == m.event_type.as_str());
+                if !listened && m.event_type.as_str() != "error" {
                     continue;
                 }
-                messages += 1;
+                if listened {
+                    messages += 1;
+                }
             }
             line.clear();
             format_event(&mut line, &event, args.json);
@@ -168,20 +173,13 @@ fn format_event(line: &mut String, event: &Event, json: bool) {
             line.push_str(r#","readyState":1}"#);
         }
         (Event::Message(m), false) => {
-            line.push_str(&m.event_type);
+            escape(line, &m.event_type);
             if !m.last_event_id.is_empty() {
                 line.push_str(" #");
-                line.push_str(&m.last_event_id);
+                escape(line, &m.last_event_id);
             }
             line.push_str(": ");
-            for c in m.data.chars() {
-                match c {
-                    '\\' => line.push_str("\\\\"),
-                    '\n' => line.push_str("\\n"),
-                    '\r' => line.push_str("\\r"),
-                    c => line.push(c),
-                }
-            }
+            escape(line, &m.data);
         }
         (Event::Error(e), true) => {
             let _ =
@@ -194,7 +192,7 @@ fn format_event(line: &mut String, event: &Event, json: bool) {
         }
         (Event::Error(e), false) => {
             line.push_str("error: ");
-            line.push_str(e.error.message());
+            escape(line, e.error.message());
             if let Some(s) = e.error.status() {
                 let _ = write!(line, " (HTTP {s})");
             }
@@ -203,6 +201,22 @@ fn format_event(line: &mut String, event: &Event, json: bool) {
             } else {
                 ", reconnecting"
             });
+        }
+    }
+}
+
+/// Appends `s` for a terminal: a backslash, CR, LF and tab as `\\`, `\r`, `\n`, `\t`, and every
+/// other control character (C0, DEL, C1) as `\u{HEX}`, so that a stream cannot drive the terminal.
+fn escape(line: &mut String, s: &str) {
+    use std::fmt::Write;
+    for c in s.chars() {
+        match c {
+            '\\' => line.push_str("\\\\"),
+            '\n' => line.push_str("\\n"),
+            '\r' => line.push_str("\\r"),
+            '\t' => line.push_str("\\t"),
+            c if c.is_control() => _ = write!(line, "\\u{{{:x}}}", c as u32),
+            c => line.push(c),
         }
     }
 }
