@@ -644,3 +644,74 @@ fn bad_ca_files_are_construction_errors() {
     assert_eq!(err.kind(), ErrorKind::InvalidOption);
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn url_user_info_never_goes_into_a_proxys_request_line() {
+    // RFC 9110 §4.2.4: the credentials go in Authorization, not in the absolute form.
+    let (port, seen) = proxy();
+    let t = token();
+    let path = format!("script?t={t}&c1={}", pct(b"data: x\n\n"));
+    let url = server().url(&path).replace("http://", "http://alice:s3cret@");
+    let es =
+        EventSource::with_options(&url, fast().proxy(format!("http://127.0.0.1:{port}"))).unwrap();
+    assert_eq!(trace(&es, 2), ["open", "message:x:"]);
+    es.close();
+    let seen = seen.lock().unwrap();
+    let first = seen[0].lines().next().unwrap().to_owned();
+    assert_eq!(first, format!("GET {} HTTP/1.1", server().url(&path)));
+    assert!(!seen[0].contains("s3cret@"), "{}", seen[0]);
+    // "alice:s3cret" in base64.
+    assert!(seen[0].contains("Authorization: Basic YWxpY2U6czNjcmV0\r\n"), "{}", seen[0]);
+}
+
+#[test]
+fn proxy_passwords_never_appear_in_messages() {
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let proxy = format!("http://user:hunter2@127.0.0.1:{dead}");
+    let es = EventSource::with_options("http://example.invalid/", fast().proxy(proxy)).unwrap();
+    let (_, kind, msg) = error_of(&take(&es, 1, Duration::from_secs(5))[0]);
+    assert_eq!(kind, ErrorKind::Connect);
+    assert!(msg.contains("proxy") && !msg.contains("hunter2"), "{msg}");
+    let err = EventSource::with_options(
+        "http://127.0.0.1:9/",
+        lean().proxy("socks5://user:hunter2@127.0.0.1:1"),
+    )
+    .unwrap_err();
+    assert!(!err.message().contains("hunter2"), "{}", err.message());
+}
+
+#[test]
+fn a_request_the_server_never_reads_times_out() {
+    // A 32 MiB POST to a server that accepts and never reads: each piece of the request must
+    // go within the read timeout.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let conn = listener.accept().map(|(s, _)| s);
+        std::thread::sleep(Duration::from_secs(5));
+        drop(conn);
+    });
+    let o = fast()
+        .method("POST")
+        .body(vec![b'x'; 32 << 20])
+        .read_timeout(Some(Duration::from_millis(300)));
+    let es = EventSource::with_options(&format!("http://127.0.0.1:{port}/"), o).unwrap();
+    let evs = take(&es, 1, Duration::from_secs(4));
+    assert_eq!(evs.len(), 1, "no error within 4 s");
+    let (state, kind, msg) = error_of(&evs[0]);
+    assert_eq!((state, kind), (ReadyState::Closed, ErrorKind::Timeout), "{msg}");
+    es.close();
+    held.join().unwrap();
+}
+
+#[test]
+fn a_user_proxy_authorization_is_dropped_on_a_cross_origin_redirect() {
+    let t = token();
+    let q = format!("scenario/cross-origin?t={t}&c1={}", pct(b"data: x\n\n"));
+    let o = fast().header("Proxy-Authorization", "Basic c2VjcmV0");
+    let es = EventSource::with_options(&server().url(&q), o).unwrap();
+    assert_eq!(trace(&es, 2), ["open", "message:x:"]);
+    let reqs = server().requests(&t);
+    assert_eq!(header(&reqs[0], "proxy-authorization").as_deref(), Some("Basic c2VjcmV0"));
+    assert_eq!(header(&reqs[1], "proxy-authorization"), None);
+}

@@ -213,3 +213,14 @@ fn refuse_client_settings(o: &Options, tls: &tls::Settings) -> Result<(), String
         ))
     }
 }
+
+/// A URL for messages, with its password hidden (proxy URLs carry credentials).
+pub(crate) fn redact(s: &str) -> String {
+    match Url::parse(s) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => s.to_owned(),
+    }
+}

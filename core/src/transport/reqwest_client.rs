@@ -17,7 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-use super::{BoxFuture, Request, SourceJar, Transport, tls};
+use super::{BoxFuture, Request, SourceJar, Transport, redact, tls};
 use crate::{Error, ErrorKind};
 
 /// The reqwest clients of the sources with the same settings.
@@ -379,17 +379,6 @@ fn chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     msg
-}
-
-/// A URL with its password hidden, for messages.
-fn redact(s: &str) -> String {
-    match url::Url::parse(s) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => s.to_owned(),
-    }
 }
 
 /// Maps a reqwest error to our kinds: refused redirects fail the connection; the rest

@@ -40,6 +40,15 @@ pub(crate) struct Proxy {
 }
 
 impl Proxy {
+    /// The proxy's URL for messages: without its password.
+    pub(crate) fn shown(&self) -> String {
+        let mut u = self.url.clone();
+        if u.password().is_some() {
+            let _ = u.set_password(Some("***"));
+        }
+        u.to_string()
+    }
+
     /// Parses a proxy setting: `http://[user:pass@]host[:port]`, or a bare `host:port`.
     pub(crate) fn parse(s: &str) -> Result<Proxy, String> {
         let s = s.trim();
@@ -49,9 +58,12 @@ impl Proxy {
             Url::parse(&format!("http://{s}")).ok()
         }
         .filter(|u| u.host_str().is_some_and(|h| !h.is_empty()))
-        .ok_or_else(|| format!("invalid proxy URL {s:?}"))?;
+        .ok_or_else(|| format!("invalid proxy URL {:?}", super::super::redact(s)))?;
         if url.scheme() != "http" {
-            return Err(format!("unsupported proxy URL {s:?}: only http:// proxies are supported"));
+            return Err(format!(
+                "unsupported proxy URL {:?}: the lean transport supports only http:// proxies",
+                super::super::redact(s)
+            ));
         }
         let auth = (!url.username().is_empty()).then(|| {
             basic_auth(&pct_decode(url.username()), &pct_decode(url.password().unwrap_or("")))
@@ -76,8 +88,11 @@ pub(crate) struct Proxies {
     no_proxy: Vec<String>,
 }
 
-fn env(names: &[&str]) -> Option<String> {
-    names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+/// The first of `names` set to something, with its name.
+fn env<'a>(names: &[&'a str]) -> Option<(&'a str, String)> {
+    names
+        .iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()).map(|v| (*n, v)))
 }
 
 impl Proxies {
@@ -87,22 +102,32 @@ impl Proxies {
 
     /// `http_proxy`, `HTTPS_PROXY`/`https_proxy`, `ALL_PROXY`/`all_proxy`, `NO_PROXY`/`no_proxy`.
     /// Like curl, the uppercase `HTTP_PROXY` is not read (CGI sets it from a request header).
-    pub(crate) fn from_env() -> Proxies {
-        let parse = |v: Option<String>| v.and_then(|v| Proxy::parse(&v).ok());
-        let all = parse(env(&["all_proxy", "ALL_PROXY"]));
-        Proxies {
-            http: parse(env(&["http_proxy"])).or_else(|| all.clone()),
-            https: parse(env(&["https_proxy", "HTTPS_PROXY"])).or_else(|| all.clone()),
+    /// A proxy set there that this client cannot use is an error, never bypassed: connecting
+    /// directly would go around a proxy the user meant to use.
+    pub(crate) fn from_env() -> Result<Proxies, String> {
+        let parse = |names: &[&str]| -> Result<Option<Proxy>, String> {
+            let Some((name, v)) = env(names) else { return Ok(None) };
+            Proxy::parse(&v).map(Some).map_err(|e| {
+                format!(
+                    "the environment's {name} cannot be used by the lean transport ({e}); use \
+                     the default transport, or unset {name}"
+                )
+            })
+        };
+        let all = parse(&["all_proxy", "ALL_PROXY"])?;
+        Ok(Proxies {
+            http: parse(&["http_proxy"])?.or_else(|| all.clone()),
+            https: parse(&["https_proxy", "HTTPS_PROXY"])?.or_else(|| all.clone()),
             all: None,
             no_proxy: env(&["no_proxy", "NO_PROXY"])
-                .map(|v| {
+                .map(|(_, v)| {
                     v.split(',')
                         .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
                         .filter(|e| !e.is_empty())
                         .collect()
                 })
                 .unwrap_or_default(),
-        }
+        })
     }
 
     pub(crate) fn for_url(&self, url: &Url) -> Option<&Proxy> {
@@ -246,9 +271,9 @@ pub(crate) async fn establish(
         None => tcp(host.clone(), port).await?,
         Some(p) => {
             let (ph, pp) = p.host_port();
-            let mut s = tcp(ph, pp)
-                .await
-                .map_err(|e| Error::new(e.kind(), format!("proxy {}: {}", p.url, e.message())))?;
+            let mut s = tcp(ph, pp).await.map_err(|e| {
+                Error::new(e.kind(), format!("proxy {}: {}", p.shown(), e.message()))
+            })?;
             if !https {
                 return Ok((Io::Plain(s), true));
             }
@@ -281,7 +306,7 @@ async fn tunnel(s: &mut TcpStream, target: &str, p: &Proxy) -> Result<(), Error>
     }
     req.push_str("\r\n");
     let broke = |e: io::Error| {
-        connect_error(format!("proxy {}: CONNECT {target} failed: {e}", p.url)).with_source(e)
+        connect_error(format!("proxy {}: CONNECT {target} failed: {e}", p.shown())).with_source(e)
     };
     s.write_all(req.as_bytes()).await.map_err(broke)?;
     let mut buf = BytesMut::with_capacity(1024);
@@ -291,7 +316,7 @@ async fn tunnel(s: &mut TcpStream, target: &str, p: &Proxy) -> Result<(), Error>
                 if !buf.is_empty() {
                     return Err(connect_error(format!(
                         "proxy {}: unexpected bytes after the CONNECT response",
-                        p.url
+                        p.shown()
                     )));
                 }
                 return Ok(());
@@ -300,20 +325,20 @@ async fn tunnel(s: &mut TcpStream, target: &str, p: &Proxy) -> Result<(), Error>
             Ok(Some(h)) => {
                 return Err(connect_error(format!(
                     "proxy {} refused CONNECT {target}: HTTP {} {}",
-                    p.url,
+                    p.shown(),
                     h.status,
                     http1::reason(h.status, &h.reason)
                 ))
                 .with_status(h.status));
             }
             Ok(None) => {}
-            Err(m) => return Err(connect_error(format!("proxy {}: {m}", p.url))),
+            Err(m) => return Err(connect_error(format!("proxy {}: {m}", p.shown()))),
         }
         buf.reserve(1024);
         if s.read_buf(&mut buf).await.map_err(broke)? == 0 {
             return Err(connect_error(format!(
                 "proxy {} closed the connection during CONNECT {target}",
-                p.url
+                p.shown()
             )));
         }
     }

@@ -9,6 +9,8 @@ pub(crate) const MAX_HEAD: usize = 64 * 1024;
 pub(crate) const MAX_HEADERS: usize = 100;
 /// Longest chunk-size line extension accepted.
 const MAX_CHUNK_EXT: usize = 4096;
+/// Most hex digits in a chunk size (leading zeros included).
+const MAX_SIZE_DIGITS: u8 = 64;
 /// Largest trailer section accepted.
 const MAX_TRAILERS: usize = 64 * 1024;
 
@@ -202,7 +204,9 @@ fn decode_chunked(
             i += 1;
             *state = match (*state, b) {
                 (Chunk::Size { size, digits }, _) if b.is_ascii_hexdigit() => {
-                    if digits >= 16 {
+                    // Leading zeros are fine (up to a bound, so that a size line ends); the
+                    // value must fit in 64 bits.
+                    if digits >= MAX_SIZE_DIGITS || size >> 60 != 0 {
                         return Err("chunk size too large".to_owned());
                     }
                     let d = (b as char).to_digit(16).unwrap_or(0) as u64;
@@ -349,6 +353,19 @@ mod tests {
     #[test]
     fn chunked_errors() {
         for bad in [&b"x\r\n"[..], b"\r\n", b"5\r\nhelloXX", b"11111111111111111\r\n", b"5\rx"] {
+            let mut d = Decoder::Chunked(Chunk::Size { size: 0, digits: 0 });
+            assert!(run(&mut d, bad, 100).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn chunk_sizes_may_have_leading_zeros() {
+        // 20 digits, 17 of them leading zeros: the value (0x5) is what counts.
+        let body = b"00000000000000000005\r\nhello\r\n0000000000000000000000\r\n\r\n";
+        let mut d = Decoder::Chunked(Chunk::Size { size: 0, digits: 0 });
+        assert_eq!(run(&mut d, body, 3).unwrap(), (b"hello".to_vec(), true));
+        // A value beyond 64 bits, or a size line that never ends, is still refused.
+        for bad in [&b"10000000000000000\r\n"[..], &[b'0'; 65][..]] {
             let mut d = Decoder::Chunked(Chunk::Size { size: 0, digits: 0 });
             assert!(run(&mut d, bad, 100).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }

@@ -88,7 +88,7 @@ impl Client {
         let invalid = |msg: String| Error::new(ErrorKind::InvalidOption, msg);
         let proxies = match proxy {
             Some(p) => Proxies::explicit(Proxy::parse(p).map_err(invalid)?),
-            None => Proxies::from_env(),
+            None => Proxies::from_env().map_err(invalid)?,
         };
         if !tls.is_default() {
             // Build (and cache) the TLS configuration now: a bad file is a construction error.
@@ -166,7 +166,7 @@ impl Client {
         let (mut io, absolute) = match self.connect_timeout {
             Some(t) => tokio::time::timeout(t, est).await.map_err(|_| {
                 let to = match proxy {
-                    Some(p) => format!("proxy {}", p.url),
+                    Some(p) => format!("proxy {}", p.shown()),
                     None => url.host_str().unwrap_or("").to_owned(),
                 };
                 let msg = format!("cannot connect to {to} within the connect timeout ({t:?})");
@@ -179,10 +179,26 @@ impl Client {
             None => None,
         };
         let request = write_request(url, absolute, proxy, req, hop, cookie);
-        io.write_all(&request).await.map_err(|e| {
-            let msg = format!("cannot send the request to {}: {e}", url.host_str().unwrap_or(""));
-            Error::new(ErrorKind::Network, msg).with_source(e)
-        })?;
+        // A server that stops reading the request must not hold the source for ever: each
+        // piece of it must go within the read timeout (else the connect timeout).
+        let stall = read_timeout.or(self.connect_timeout);
+        for piece in request.chunks(64 << 10) {
+            let sent = match stall {
+                Some(t) => tokio::time::timeout(t, io.write_all(piece)).await.map_err(|_| {
+                    let msg = format!(
+                        "cannot send the request to {}: the server took no data for {t:?}",
+                        url.host_str().unwrap_or("")
+                    );
+                    Error::new(ErrorKind::Timeout, msg)
+                })?,
+                None => io.write_all(piece).await,
+            };
+            sent.map_err(|e| {
+                let msg =
+                    format!("cannot send the request to {}: {e}", url.host_str().unwrap_or(""));
+                Error::new(ErrorKind::Network, msg).with_source(e)
+            })?;
+        }
         drop(request);
         let mut body = Body { io, buf: BytesMut::new(), next: MIN_READ, decoder: Decoder::Close };
         let head = match read_timeout {
@@ -239,10 +255,19 @@ fn write_request(
 ) -> Vec<u8> {
     let body = hop.body.map_or(&[][..], |b| &b[..]);
     let mut out = Vec::with_capacity(256 + body.len());
+    let path = &url[Position::BeforePath..Position::AfterQuery];
+    let host = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or("")),
+        None => url.host_str().unwrap_or("").to_owned(),
+    };
+    // The absolute form (to a proxy) never carries the URL's user info (RFC 9110 §4.2.4): the
+    // credentials go in `Authorization`, below.
+    let absolute_target;
     let target = if absolute {
-        &url[..Position::AfterQuery]
+        absolute_target = format!("{}://{host}{path}", url.scheme());
+        &absolute_target
     } else {
-        &url[Position::BeforePath..Position::AfterQuery]
+        path
     };
     let mut user_host = None;
     let mut user_auth = false;
@@ -252,7 +277,8 @@ fn write_request(
     for h in req.headers {
         let n = h.0.as_str();
         if is(n, &["accept", "content-length", "transfer-encoding", "connection"])
-            || (hop.cross_origin && is(n, &["authorization", "cookie", "host"]))
+            || (hop.cross_origin
+                && is(n, &["authorization", "cookie", "host", "proxy-authorization"]))
             || (hop.body_dropped
                 && is(
                     n,
@@ -274,10 +300,6 @@ fn write_request(
         pragma |= is(n, &["pragma"]);
         kept.push(h);
     }
-    let host = match url.port() {
-        Some(p) => format!("{}:{p}", url.host_str().unwrap_or("")),
-        None => url.host_str().unwrap_or("").to_owned(),
-    };
     out.extend_from_slice(hop.method.as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
