@@ -4,14 +4,22 @@
 //!     cargo run --profile bench -p eventsource-bench --bin e2e [-- --runs 5 --idle 5000]
 //!
 //! Clients, each counting the messages of one `/stream` response until N:
-//! - `ours/push`: `EventSource::with_handler` (callbacks on the library's runtime thread)
+//! - `ours/push`: `EventSource::with_handler` (callbacks on the library's runtime thread), on
+//!   the lean transport (the built-in HTTP/1.1 client)
 //! - `ours/pull`: `EventSource::with_options` drained with `try_recv_many(8192)`, blocking in
-//!   `recv_timeout` only when nothing is queued
+//!   `recv_timeout` only when nothing is queued (lean transport)
 //! - `ours/stream`: the same source consumed one event at a time through its `futures::Stream`
-//!   (`StreamExt::next().await` on a 2-worker tokio runtime, like the peers)
+//!   (`StreamExt::next().await` on a 2-worker tokio runtime) (lean transport)
 //! - `ours/recv`: the same source consumed one event at a time with blocking `recv_timeout`
-//! - `sse-stream/reqwest`: reqwest 0.12 body → `sse_stream::SseStream` (a parser, no EventSource)
-//! - `reqwest-eventsource`: reqwest 0.12 + `eventsource-stream` (an EventSource-like client)
+//!   (lean transport)
+//! - `default/push`, `default/pull`: push and pull on the default transport (reqwest, over
+//!   HTTP/1.1 here)
+//! - `sse-stream/reqwest`: reqwest 0.12 body → `sse_stream::SseStream` (a parser, no
+//!   EventSource), consumed in a task spawned on a 2-worker runtime: its best configuration
+//!   (consumed from a thread outside the runtime, as `block_on` does, every chunk wakes that
+//!   thread: several µs per event)
+//! - `reqwest-eventsource`: reqwest 0.12 + `eventsource-stream` (an EventSource-like client),
+//!   likewise in a spawned task
 //!
 //! The testserver runs as its own process, so its CPU is not counted in the client's; the
 //! client's CPU is the whole process's (every thread) from `getrusage`. The server's CPU per
@@ -22,14 +30,15 @@
 //! `--clients a,b` keeps only the clients whose names contain one of the words (the
 //! `sse-stream/reqwest` baseline always runs: the ratios are against it; `--no-peer` leaves it
 //! out too, for profiling one client).
-//! `--idle K` also measures the resident memory of K idle open sources (ours and reqwest-eventsource).
+//! `--idle K` also measures the resident memory of K idle open sources: ours on each transport
+//! (HTTP/1.1, HTTP/2 multiplexed to one origin, HTTPS) and reqwest-eventsource.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use eventsource_core::{Event, EventSource, Options, Recv};
+use eventsource_core::{Event, EventSource, Options, Recv, TransportKind};
 use futures::StreamExt;
 
 struct Workload {
@@ -57,6 +66,8 @@ const CLIENTS: &[(&str, Client)] = &[
     ("ours/pull", ours_pull),
     ("ours/stream", ours_stream),
     ("ours/recv", ours_recv),
+    ("default/push", default_push),
+    ("default/pull", default_pull),
     ("sse-stream/reqwest", sse_stream_reqwest),
     ("reqwest-eventsource", reqwest_eventsource),
 ];
@@ -127,7 +138,15 @@ fn main() {
     if idle > 0 {
         println!("\n| idle open sources | client | RSS per source |\n|---|---|---:|");
         let url = format!("{}/stream?count=1&hold=1", server.base);
-        println!("| {idle} | ours | {:.1} KiB |", idle_ours(&url, idle, Options::default()));
+        println!("| {idle} | ours, lean | {:.1} KiB |", idle_ours(&url, idle, lean()));
+        println!(
+            "| {idle} | ours, default (HTTP/1.1) | {:.1} KiB |",
+            idle_ours(&url, idle, Options::default())
+        );
+        println!(
+            "| {idle} | ours, default (HTTP/2 to one origin, h2c) | {:.1} KiB |",
+            idle_ours(&url, idle, Options::default().http2_prior_knowledge(true))
+        );
         println!(
             "| {idle} | reqwest-eventsource | {:.1} KiB |",
             idle_reqwest_eventsource(&url, idle)
@@ -137,8 +156,8 @@ fn main() {
         let front = TestServer::tls_front(&server.base);
         let url = format!("{}/stream?count=1&hold=1", front.base);
         let k = idle / 2;
-        let tls = idle_ours(&url, k, Options::default().accept_invalid_certs(true));
-        println!("| {k} | ours, HTTPS (rustls) | {tls:.1} KiB |");
+        let tls = idle_ours(&url, k, lean().accept_invalid_certs(true));
+        println!("| {k} | ours, lean, HTTPS (rustls) | {tls:.1} KiB |");
     }
 }
 
@@ -167,10 +186,31 @@ fn cpu_seconds() -> f64 {
     t(u.ru_utime) + t(u.ru_stime)
 }
 
+/// The lean transport: the figures the rows `ours/*` have always measured.
+fn lean() -> Options {
+    Options::default().transport(TransportKind::Lean)
+}
+
 fn ours_push(url: &str, n: u64) -> u64 {
+    push(url, n, lean())
+}
+
+fn default_push(url: &str, n: u64) -> u64 {
+    push(url, n, Options::default())
+}
+
+fn ours_pull(url: &str, n: u64) -> u64 {
+    pull(url, n, lean())
+}
+
+fn default_pull(url: &str, n: u64) -> u64 {
+    pull(url, n, Options::default())
+}
+
+fn push(url: &str, n: u64, options: Options) -> u64 {
     let (tx, rx) = mpsc::channel();
     let (mut seen, mut bytes) = (0u64, 0u64);
-    let es = EventSource::with_handler(url, Options::default(), move |e: Event| {
+    let es = EventSource::with_handler(url, options, move |e: Event| {
         if let Event::Message(m) = e {
             seen += 1;
             bytes += m.data.len() as u64;
@@ -185,8 +225,8 @@ fn ours_push(url: &str, n: u64) -> u64 {
     bytes
 }
 
-fn ours_pull(url: &str, n: u64) -> u64 {
-    let es = EventSource::with_options(url, Options::default()).expect("source");
+fn pull(url: &str, n: u64, options: Options) -> u64 {
+    let es = EventSource::with_options(url, options).expect("source");
     let (mut seen, mut bytes) = (0u64, 0u64);
     let mut batch = Vec::with_capacity(8192);
     while seen < n {
@@ -211,7 +251,7 @@ fn ours_pull(url: &str, n: u64) -> u64 {
 /// One event at a time through `futures::Stream` on a tokio runtime (as most Rust users will).
 fn ours_stream(url: &str, n: u64) -> u64 {
     peer_runtime().block_on(async {
-        let mut es = EventSource::with_options(url, Options::default()).expect("source");
+        let mut es = EventSource::with_options(url, lean()).expect("source");
         let bytes = sum_messages(&mut es, n, |e| match e {
             Event::Message(m) => Some(m.data.len()),
             _ => None,
@@ -224,7 +264,7 @@ fn ours_stream(url: &str, n: u64) -> u64 {
 
 /// One event at a time with the blocking `recv_timeout`.
 fn ours_recv(url: &str, n: u64) -> u64 {
-    let es = EventSource::with_options(url, Options::default()).expect("source");
+    let es = EventSource::with_options(url, lean()).expect("source");
     let (mut seen, mut bytes) = (0u64, 0u64);
     while seen < n {
         match es.recv_timeout(Some(Duration::from_secs(60))) {
@@ -275,8 +315,17 @@ async fn sum_messages<S: futures::Stream + Unpin>(
     bytes
 }
 
+/// Runs `f` as a task spawned on a 2-worker runtime (the peers' best configuration: the body
+/// is consumed on a runtime thread, not by a thread outside it).
+fn spawned<F: std::future::Future<Output = u64> + Send + 'static>(f: F) -> u64 {
+    let rt = peer_runtime();
+    rt.block_on(async { rt.spawn(f).await.expect("peer task") })
+}
+
 fn sse_stream_reqwest(url: &str, n: u64) -> u64 {
-    peer_runtime().block_on(async {
+    let url = url.to_owned();
+    spawned(async move {
+        let url = url.as_str();
         let client = reqwest::Client::new();
         let resp = client
             .get(url)
@@ -292,8 +341,9 @@ fn sse_stream_reqwest(url: &str, n: u64) -> u64 {
 
 fn reqwest_eventsource(url: &str, n: u64) -> u64 {
     use reqwest_eventsource::{Event as PeerEvent, EventSource as PeerSource};
-    peer_runtime().block_on(async {
-        let mut es = PeerSource::get(url);
+    let url = url.to_owned();
+    spawned(async move {
+        let mut es = PeerSource::get(url.as_str());
         let bytes = sum_messages(&mut es, n, |item| match item {
             Ok(PeerEvent::Message(m)) => Some(m.data.len()),
             _ => None,
