@@ -213,6 +213,37 @@ typedef uint32_t es_event_kind;
 #endif // __cplusplus
 
 /**
+ * Whether a source reconnects (the argument of `es_options_set_reconnect`). Stable values.
+ */
+enum es_reconnect
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * The default rule: a GET source reconnects as the spec says; a source with another
+     * method does not (its body is never sent twice), so any end or failure of its stream
+     * closes it (an error event with `ES_CLOSED`).
+     */
+    ES_RECONNECT_DEFAULT = 0,
+    /**
+     * Reconnect whatever the method (a POST body is resent on every reconnection).
+     */
+    ES_RECONNECT_ALWAYS = 1,
+    /**
+     * Never reconnect: an ended or failed stream closes the source (CLOSED + error).
+     */
+    ES_RECONNECT_NEVER = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum es_reconnect es_reconnect;
+#else
+typedef uint32_t es_reconnect;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Options for `es_source_new`. Opaque: make it with `es_options_new`, release it with
  * `es_options_free`. Not thread-safe: do not set options from two threads at once.
  */
@@ -381,7 +412,9 @@ const char *es_status_str(uint32_t status);
 /**
  * New options with every default of API.md (GET, retry 3000 ms, max_retry 30000 ms,
  * backoff 2.0, connect timeout 10000 ms, no read timeout, max event size 16 MiB,
- * 10 redirects, proxy from the environment, system roots).
+ * 10 redirects, proxy from the environment, system roots, no client certificate, the
+ * "default" transport without h2c, reconnection by the default rule with no limit, the first
+ * connection retried, `User-Agent: eventsource-native/<version>`, 64 KiB of an error body).
  *
  * Ownership: the caller owns the result and releases it with `es_options_free`.
  * Never returns NULL. `es_source_new` copies the options, so they may be freed (or reused
@@ -492,6 +525,68 @@ es_status es_options_set_ca_certs(struct es_options *opts, const char *pem_path)
  * Accept any TLS certificate. Dangerous: for testing only. Default false.
  */
 es_status es_options_set_accept_invalid_certs(struct es_options *opts, bool on);
+
+/**
+ * Which HTTP client carries the requests: `"default"` (reqwest: HTTP/1.1 and HTTP/2,
+ * http/https/socks5 proxies) or `"lean"` (the built-in HTTP/1.1 client: the least memory and
+ * CPU per source; http proxies only). ASCII case-insensitive; NUL-terminated, not kept.
+ * Default "default". NULL → `ES_ERR_INVALID_ARGUMENT`; another name or invalid UTF-8 →
+ * `ES_ERR_INVALID_OPTION` here (the options are then unchanged). A combination the transport
+ * cannot do (e.g. "lean" with h2c or a socks5 proxy) is reported by `es_source_new`.
+ */
+es_status es_options_set_transport(struct es_options *opts, const char *name);
+
+/**
+ * Speak HTTP/2 without TLS to `http://` URLs (h2c with prior knowledge). Default false.
+ * `https://` URLs negotiate HTTP/2 by ALPN anyway. Needs the "default" transport (with "lean",
+ * `es_source_new` fails with `ES_ERR_INVALID_OPTION`).
+ */
+es_status es_options_set_http2_prior_knowledge(struct es_options *opts, bool on);
+
+/**
+ * A client certificate for mutual TLS: `cert_path` names a PEM file with the certificate
+ * (chain), `key_path` the PEM file of its private key (NULL: the key is in `cert_path`'s file).
+ * Paths are NUL-terminated UTF-8, copied; the files are read by `es_source_new` (a missing or
+ * bad file → `ES_ERR_INVALID_OPTION` there, naming it). Both NULL clear the certificate (the
+ * default: none). `key_path` without `cert_path` → `ES_ERR_INVALID_ARGUMENT`.
+ */
+es_status es_options_set_client_cert(struct es_options *opts, const char *cert_path, const char *key_path);
+
+/**
+ * Whether the source reconnects: one of `es_reconnect` (`ES_RECONNECT_DEFAULT` is the
+ * default). Taken as a `uint32_t`, so that any value a C caller passes can be checked:
+ * another value → `ES_ERR_INVALID_OPTION`.
+ */
+es_status es_options_set_reconnect(struct es_options *opts, uint32_t mode);
+
+/**
+ * Consecutive failed attempts after which the source gives up (an error event with
+ * `ES_CLOSED` that says so). A negative value (the default) sets no limit. At most
+ * 4294967295, else `ES_ERR_INVALID_OPTION`.
+ */
+es_status es_options_set_max_reconnects(struct es_options *opts, int64_t n);
+
+/**
+ * Whether a failure of the very first connection (before any open) is retried. Default true,
+ * as the spec says; false fails the source at once (an error event with `ES_CLOSED`), so a
+ * wrong URL or an unreachable host is reported instead of retried.
+ */
+es_status es_options_set_retry_initial(struct es_options *opts, bool on);
+
+/**
+ * The `User-Agent` header (NUL-terminated UTF-8, copied). Default
+ * `eventsource-native/<version>` (the version is `es_version()`); NULL sends no `User-Agent`.
+ * A `User-Agent` set with `es_options_set_header` takes precedence. Invalid UTF-8 →
+ * `ES_ERR_INVALID_OPTION`; a value that is not a valid header value is reported by
+ * `es_source_new`.
+ */
+es_status es_options_set_user_agent(struct es_options *opts, const char *user_agent);
+
+/**
+ * How many bytes of a fatal HTTP error's body are kept on the error (default 65536; 0 keeps
+ * none).
+ */
+es_status es_options_set_max_error_body(struct es_options *opts, size_t bytes);
 
 /**
  * A static snake_case name for an error kind ("http_status", ...; "other" if unknown).

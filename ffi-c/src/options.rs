@@ -6,7 +6,7 @@ use std::ffi::c_char;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use eventsource_core::Options;
+use eventsource_core::{Options, TransportKind};
 
 use crate::{boundary, c_str, es_status, fail};
 
@@ -40,7 +40,9 @@ fn ms(v: u64) -> Duration {
 
 /// New options with every default of API.md (GET, retry 3000 ms, max_retry 30000 ms,
 /// backoff 2.0, connect timeout 10000 ms, no read timeout, max event size 16 MiB,
-/// 10 redirects, proxy from the environment, system roots).
+/// 10 redirects, proxy from the environment, system roots, no client certificate, the
+/// "default" transport without h2c, reconnection by the default rule with no limit, the first
+/// connection retried, `User-Agent: eventsource-native/<version>`, 64 KiB of an error body).
 ///
 /// Ownership: the caller owns the result and releases it with `es_options_free`.
 /// Never returns NULL. `es_source_new` copies the options, so they may be freed (or reused
@@ -336,6 +338,207 @@ pub unsafe extern "C" fn es_options_set_accept_invalid_certs(
     unsafe {
         with_opts("es_options_set_accept_invalid_certs", opts, |o| {
             o.accept_invalid_certs = on;
+            Ok(())
+        })
+    }
+}
+
+/// Which HTTP client carries the requests: `"default"` (reqwest: HTTP/1.1 and HTTP/2,
+/// http/https/socks5 proxies) or `"lean"` (the built-in HTTP/1.1 client: the least memory and
+/// CPU per source; http proxies only). ASCII case-insensitive; NUL-terminated, not kept.
+/// Default "default". NULL → `ES_ERR_INVALID_ARGUMENT`; another name or invalid UTF-8 →
+/// `ES_ERR_INVALID_OPTION` here (the options are then unchanged). A combination the transport
+/// cannot do (e.g. "lean" with h2c or a socks5 proxy) is reported by `es_source_new`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn es_options_set_transport(
+    opts: *mut es_options,
+    name: *const c_char,
+) -> es_status {
+    unsafe {
+        with_opts("es_options_set_transport", opts, |o| {
+            let invalid = es_status::ES_ERR_INVALID_OPTION;
+            let name = c_str(name, "es_options_set_transport: name", invalid)?;
+            o.transport = name
+                .parse::<TransportKind>()
+                .map_err(|e| fail(invalid, format!("es_options_set_transport: {}", e.message())))?;
+            Ok(())
+        })
+    }
+}
+
+/// Speak HTTP/2 without TLS to `http://` URLs (h2c with prior knowledge). Default false.
+/// `https://` URLs negotiate HTTP/2 by ALPN anyway. Needs the "default" transport (with "lean",
+/// `es_source_new` fails with `ES_ERR_INVALID_OPTION`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn es_options_set_http2_prior_knowledge(
+    opts: *mut es_options,
+    on: bool,
+) -> es_status {
+    unsafe {
+        with_opts("es_options_set_http2_prior_knowledge", opts, |o| {
+            o.http2_prior_knowledge = on;
+            Ok(())
+        })
+    }
+}
+
+/// A client certificate for mutual TLS: `cert_path` names a PEM file with the certificate
+/// (chain), `key_path` the PEM file of its private key (NULL: the key is in `cert_path`'s file).
+/// Paths are NUL-terminated UTF-8, copied; the files are read by `es_source_new` (a missing or
+/// bad file → `ES_ERR_INVALID_OPTION` there, naming it). Both NULL clear the certificate (the
+/// default: none). `key_path` without `cert_path` → `ES_ERR_INVALID_ARGUMENT`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn es_options_set_client_cert(
+    opts: *mut es_options,
+    cert_path: *const c_char,
+    key_path: *const c_char,
+) -> es_status {
+    unsafe {
+        with_opts("es_options_set_client_cert", opts, |o| {
+            let invalid = es_status::ES_ERR_INVALID_OPTION;
+            if cert_path.is_null() {
+                if !key_path.is_null() {
+                    return Err(fail(
+                        es_status::ES_ERR_INVALID_ARGUMENT,
+                        "es_options_set_client_cert: key_path given without cert_path",
+                    ));
+                }
+                o.client_cert = None;
+                o.client_key = None;
+                return Ok(());
+            }
+            let cert = c_str(cert_path, "es_options_set_client_cert: cert_path", invalid)?;
+            let key = if key_path.is_null() {
+                None
+            } else {
+                let key = c_str(key_path, "es_options_set_client_cert: key_path", invalid)?;
+                Some(PathBuf::from(key))
+            };
+            o.client_cert = Some(PathBuf::from(cert));
+            o.client_key = key;
+            Ok(())
+        })
+    }
+}
+
+/// Whether a source reconnects (the argument of `es_options_set_reconnect`). Stable values.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum es_reconnect {
+    /// The default rule: a GET source reconnects as the spec says; a source with another
+    /// method does not (its body is never sent twice), so any end or failure of its stream
+    /// closes it (an error event with `ES_CLOSED`).
+    ES_RECONNECT_DEFAULT = 0,
+    /// Reconnect whatever the method (a POST body is resent on every reconnection).
+    ES_RECONNECT_ALWAYS = 1,
+    /// Never reconnect: an ended or failed stream closes the source (CLOSED + error).
+    ES_RECONNECT_NEVER = 2,
+}
+
+/// Whether the source reconnects: one of `es_reconnect` (`ES_RECONNECT_DEFAULT` is the
+/// default). Taken as a `uint32_t`, so that any value a C caller passes can be checked:
+/// another value → `ES_ERR_INVALID_OPTION`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn es_options_set_reconnect(opts: *mut es_options, mode: u32) -> es_status {
+    unsafe {
+        with_opts("es_options_set_reconnect", opts, |o| {
+            o.reconnect = match mode {
+                m if m == es_reconnect::ES_RECONNECT_DEFAULT as u32 => None,
+                m if m == es_reconnect::ES_RECONNECT_ALWAYS as u32 => Some(true),
+                m if m == es_reconnect::ES_RECONNECT_NEVER as u32 => Some(false),
+                m => {
+                    return Err(fail(
+                        es_status::ES_ERR_INVALID_OPTION,
+                        format!(
+                            "es_options_set_reconnect: mode must be ES_RECONNECT_DEFAULT (0), \
+                             ES_RECONNECT_ALWAYS (1) or ES_RECONNECT_NEVER (2), got {m}"
+                        ),
+                    ));
+                }
+            };
+            Ok(())
+        })
+    }
+}
+
+/// Consecutive failed attempts after which the source gives up (an error event with
+/// `ES_CLOSED` that says so). A negative value (the default) sets no limit. At most
+/// 4294967295, else `ES_ERR_INVALID_OPTION`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn es_options_set_max_reconnects(opts: *mut es_options, n: i64) -> es_status {
+    unsafe {
+        with_opts("es_options_set_max_reconnects", opts, |o| {
+            o.max_reconnects = if n < 0 {
+                None
+            } else {
+                Some(u32::try_from(n).map_err(|_| {
+                    fail(
+                        es_status::ES_ERR_INVALID_OPTION,
+                        format!(
+                            "es_options_set_max_reconnects: at most {} (negative: no limit), got {n}",
+                            u32::MAX
+                        ),
+                    )
+                })?)
+            };
+            Ok(())
+        })
+    }
+}
+
+/// Whether a failure of the very first connection (before any open) is retried. Default true,
+/// as the spec says; false fails the source at once (an error event with `ES_CLOSED`), so a
+/// wrong URL or an unreachable host is reported instead of retried.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn es_options_set_retry_initial(
+    opts: *mut es_options,
+    on: bool,
+) -> es_status {
+    unsafe {
+        with_opts("es_options_set_retry_initial", opts, |o| {
+            o.retry_initial = on;
+            Ok(())
+        })
+    }
+}
+
+/// The `User-Agent` header (NUL-terminated UTF-8, copied). Default
+/// `eventsource-native/<version>` (the version is `es_version()`); NULL sends no `User-Agent`.
+/// A `User-Agent` set with `es_options_set_header` takes precedence. Invalid UTF-8 →
+/// `ES_ERR_INVALID_OPTION`; a value that is not a valid header value is reported by
+/// `es_source_new`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn es_options_set_user_agent(
+    opts: *mut es_options,
+    user_agent: *const c_char,
+) -> es_status {
+    unsafe {
+        with_opts("es_options_set_user_agent", opts, |o| {
+            o.user_agent = if user_agent.is_null() {
+                None
+            } else {
+                let ua = c_str(
+                    user_agent,
+                    "es_options_set_user_agent: user_agent",
+                    es_status::ES_ERR_INVALID_OPTION,
+                )?;
+                Some(ua.to_owned())
+            };
+            Ok(())
+        })
+    }
+}
+
+/// How many bytes of a fatal HTTP error's body are kept on the error (default 65536; 0 keeps
+/// none).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn es_options_set_max_error_body(
+    opts: *mut es_options,
+    bytes: usize,
+) -> es_status {
+    unsafe {
+        with_opts("es_options_set_max_error_body", opts, |o| {
+            o.max_error_body = bytes;
             Ok(())
         })
     }

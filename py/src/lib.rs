@@ -16,13 +16,14 @@
 //!   as long as the `NativeSource`, so the notifier can never write to a reused descriptor.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 mod raw;
 
-use eventsource_core::{Event, EventSource, Options, ReadyState, Recv, Text};
+use eventsource_core::{Event, EventSource, Options, ReadyState, Recv, Text, TransportKind};
 use pyo3::exceptions::{PyException, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
@@ -346,9 +347,14 @@ pub struct NativeSource {
 #[pymethods]
 impl NativeSource {
     /// Options arrive already checked for types by the Python layer; durations are seconds.
+    /// Every option is required here: the defaults live in the Python signature (and the
+    /// User-Agent's in `DEFAULT_USER_AGENT`, from the core).
     #[new]
     #[pyo3(signature = (url, *, with_credentials, headers, method, body, last_event_id, retry,
-                        max_retry, connect_timeout, read_timeout, max_event_size))]
+                        max_retry, connect_timeout, read_timeout, max_event_size, max_redirects,
+                        backoff, proxy, ca_certs, accept_invalid_certs, client_cert, client_key,
+                        transport, http2_prior_knowledge, reconnect, max_reconnects,
+                        retry_initial, user_agent, max_error_body))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
         url: &str,
@@ -362,6 +368,20 @@ impl NativeSource {
         connect_timeout: Option<f64>,
         read_timeout: Option<f64>,
         max_event_size: usize,
+        max_redirects: usize,
+        backoff: f64,
+        proxy: Option<String>,
+        ca_certs: Option<PathBuf>,
+        accept_invalid_certs: bool,
+        client_cert: Option<PathBuf>,
+        client_key: Option<PathBuf>,
+        transport: &str,
+        http2_prior_knowledge: bool,
+        reconnect: Option<bool>,
+        max_reconnects: Option<u32>,
+        retry_initial: bool,
+        user_agent: Option<String>,
+        max_error_body: usize,
     ) -> PyResult<Self> {
         let opts = Options {
             with_credentials,
@@ -374,6 +394,20 @@ impl NativeSource {
             connect_timeout: connect_timeout.map(|t| duration("connect_timeout", t)).transpose()?,
             read_timeout: read_timeout.map(|t| duration("read_timeout", t)).transpose()?,
             max_event_size,
+            max_redirects,
+            backoff,
+            proxy,
+            ca_certs,
+            accept_invalid_certs,
+            client_cert,
+            client_key,
+            transport: transport.parse::<TransportKind>().map_err(|e| core_error(&e))?,
+            http2_prior_knowledge,
+            reconnect,
+            max_reconnects,
+            retry_initial,
+            user_agent,
+            max_error_body,
             ..Options::default()
         };
         let es = EventSource::with_options(url, opts).map_err(|e| core_error(&e))?;
@@ -657,6 +691,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyErrorEvent>()?;
     m.add("CoreError", m.py().get_type::<CoreError>())?;
     m.add("VERSION", eventsource_core::VERSION)?;
+    m.add("DEFAULT_USER_AGENT", Options::default().user_agent)?;
     m.add("CONNECTING", ReadyState::Connecting as u8)?;
     m.add("OPEN", ReadyState::Open as u8)?;
     m.add("CLOSED", ReadyState::Closed as u8)?;

@@ -15,6 +15,7 @@
 //!
 //! - `MessageEvent`: four exact `str`s. Not a GC type: it holds only `str`s, so it cannot be part
 //!   of a reference cycle (a `str` subclass passed to the constructor is converted to `str`).
+//!   `json()` parses `data` with `json.loads`.
 //! - `BatchSlot`: a batch (list) and the index of the next event to hand out. The Python
 //!   generator that does the real work (waiting, listeners, errors) `feed`s it a batch of
 //!   messages and yields the first; the iterator hands out the rest without resuming the
@@ -33,6 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi::{self, Py_ssize_t, PyObject, PyTypeObject};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 
 // ---------------------------------------------------------------------------------------------
 // Type registry.
@@ -77,6 +79,8 @@ fn make_type(
 
 const MESSAGE_EVENT_DOC: &CStr = c"MessageEvent(type=None, *, data=None, last_event_id=None, \
     origin=None)\n--\n\nA message event: `type`, `data`, `last_event_id`, `origin` (all `str`).";
+const JSON_DOC: &CStr = c"json($self, /)\n--\n\nThe data parsed as JSON (`json.loads(data)`); \
+    raises `json.JSONDecodeError` (a `ValueError`) when it is not JSON.";
 const FEED_DOC: &CStr = c"feed($self, batch, /)\n--\n\nHands out `batch[1:]` next; returns \
     `batch[0]` (None if the batch is empty).";
 const BATCH_SLOT_DOC: &CStr =
@@ -143,6 +147,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ),
         ffi::PyMemberDef::default(),
     ]);
+    let me_methods = one_method(c"json", me_json, ffi::METH_NOARGS, JSON_DOC);
     let me = make_type(
         py,
         c"eventsource_native.MessageEvent",
@@ -150,6 +155,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         false,
         vec![
             doc(MESSAGE_EVENT_DOC),
+            slot(ffi::Py_tp_methods, me_methods.as_mut_ptr().cast()),
             slot(ffi::Py_tp_new, me_new as *mut c_void),
             slot(ffi::Py_tp_dealloc, me_dealloc as *mut c_void),
             slot(ffi::Py_tp_members, members.as_mut_ptr().cast()),
@@ -424,6 +430,19 @@ fn me_new_checked(
         return Err(PyValueError::new_err("unreachable"));
     };
     Ok([t, d, l, o])
+}
+
+/// `MessageEvent.json()`: `json.loads(self.data)`.
+unsafe extern "C" fn me_json(obj: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    // SAFETY: CPython calls methods with the GIL held; `obj` is a MessageEvent, whose fields
+    // are always set.
+    let py = unsafe { Python::assume_attached() };
+    let data = unsafe { Bound::from_borrowed_ptr(py, (*obj.cast::<RawMessageEvent>()).data) };
+    match LOADS.import(py, "json", "loads").and_then(|loads| loads.call1((data,))) {
+        Ok(v) => v.into_ptr(),
+        Err(e) => raise(e),
+    }
 }
 
 unsafe extern "C" fn me_repr(obj: *mut PyObject) -> *mut PyObject {

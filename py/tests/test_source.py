@@ -42,6 +42,18 @@ def collect(es: EventSource, n: int, timeout: float = 10.0) -> list[Any]:
     return got
 
 
+def test_the_test_transport_is_in_effect() -> None:
+    # conftest: ES_TEST_TRANSPORT=lean gives every source made here transport="lean", which
+    # cannot speak h2c.
+    from conftest import TRANSPORT
+
+    if TRANSPORT == "lean":
+        with pytest.raises(InvalidOptionError):
+            EventSource("http://127.0.0.1:9/", http2_prior_knowledge=True)
+    else:
+        EventSource("http://127.0.0.1:9/", http2_prior_knowledge=True).close()
+
+
 def test_constants() -> None:
     assert (CONNECTING, OPEN, CLOSED) == (0, 1, 2)
     assert (EventSource.CONNECTING, EventSource.OPEN, EventSource.CLOSED) == (0, 1, 2)

@@ -105,6 +105,18 @@ static int h_thread_sleeping(long tid) {
     return paren && paren[1] == ' ' && (paren[2] == 'S' || paren[2] == 'D');
 }
 
+/* The transport the tests' sources use: ES_TEST_TRANSPORT=default (the default) or lean, so the
+ * same suite runs over both HTTP clients. Anything else stops the run. */
+static const char *h_transport(void) {
+    const char *t = getenv("ES_TEST_TRANSPORT");
+    if (!t || !*t) return "default";
+    if (strcmp(t, "default") != 0 && strcmp(t, "lean") != 0) {
+        fprintf(stderr, "ES_TEST_TRANSPORT must be default or lean, not %s\n", t);
+        exit(99);
+    }
+    return t;
+}
+
 /* Starts `testserver --port 0 --exit-on-eof` (path in $ES_TESTSERVER); its stdin is a pipe we
  * keep open, so it exits with us even if we crash. */
 static void h_start_server(void) {

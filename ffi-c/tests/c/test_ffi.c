@@ -165,10 +165,28 @@ static char *script_url(const char *token, const char *c1, const char *c2, const
     return u;
 }
 
-static es_options *fast_opts(void) {
+/* The options every test source starts from: the transport named by ES_TEST_TRANSPORT. */
+static es_options *base_opts(void) {
     es_options *o = es_options_new();
+    if (es_options_set_transport(o, h_transport()) != ES_OK) {
+        fprintf(stderr, "es_options_set_transport: %s\n", es_last_error_message());
+        exit(99);
+    }
+    return o;
+}
+
+static es_options *fast_opts(void) {
+    es_options *o = base_opts();
     es_options_set_retry_ms(o, 50);
     return o;
+}
+
+/* es_source_new with base_opts(). */
+static es_status new_source(const char *url, const es_callbacks *cbs, es_source **out) {
+    es_options *o = base_opts();
+    es_status st = es_source_new(url, o, cbs, out);
+    es_options_free(o);
+    return st;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -278,7 +296,7 @@ static void test_origin_is_serialized(void) {
     char url[256];
     snprintf(url, sizeof url, "%s/stream?count=1&size=16", h_base);
     es_source *src = NULL;
-    CHECK_EQ_INT(es_source_new(url, NULL, NULL, &src), ES_OK);
+    CHECK_EQ_INT(new_source(url, NULL, &src), ES_OK);
     es_event ev = {0}, msg = {0};
     int got = 0;
     for (int i = 0; i < 10 && !got; i++) {
@@ -310,7 +328,9 @@ static void test_reconnect_last_event_id_and_retry(void) {
     char tok[64];
     snprintf(tok, sizeof tok, "%s", t);
     char *url = script_url(tok, "retry: 300\nid: 42\ndata: one\n\n", "data: two\n\n", "");
-    es_options *o = es_options_new();
+    es_options *o = base_opts();
+    /* A POST source reconnects only when asked to (its body would be sent again). */
+    CHECK_EQ_INT(es_options_set_reconnect(o, ES_RECONNECT_ALWAYS), ES_OK);
     es_options_set_retry_ms(o, 20000); /* overridden by retry: 300 */
     es_options_set_header(o, "X-Test", "1");
     es_options_set_header(o, "x-test", "2"); /* replaces */
@@ -394,7 +414,7 @@ static void test_close_inside_callback(void) {
     char url[256];
     snprintf(url, sizeof url, "%s/stream?count=100000&size=64&chunk=event", h_base);
     es_source *src = NULL;
-    CHECK_EQ_INT(es_source_new(url, NULL, &cbs, &src), ES_OK);
+    CHECK_EQ_INT(new_source(url, &cbs, &src), ES_OK);
     CHECK(wait_for(&r, &r.messages, 3, 10000));
     h_sleep_ms(100);
     CHECK_EQ_INT(r.messages, 3);
@@ -414,7 +434,7 @@ static void test_free_inside_callback(void) {
     char url[256];
     snprintf(url, sizeof url, "%s/stream?count=100000&size=64", h_base);
     es_source *src = NULL;
-    CHECK_EQ_INT(es_source_new(url, NULL, &cbs, &src), ES_OK);
+    CHECK_EQ_INT(new_source(url, &cbs, &src), ES_OK);
     CHECK(wait_for(&r, &r.frees, 1, 10000)); /* on_free runs after the freeing callback */
     h_sleep_ms(100);
     CHECK_EQ_INT(r.messages, 3);
@@ -445,7 +465,7 @@ static void test_close_from_another_thread_while_streaming(void) {
         char url[256];
         snprintf(url, sizeof url, "%s/stream?count=1000000&size=128&t=cft%d", h_base, round);
         es_source *src = NULL;
-        CHECK_EQ_INT(es_source_new(url, NULL, &cbs, &src), ES_OK);
+        CHECK_EQ_INT(new_source(url, &cbs, &src), ES_OK);
         closer c = {src, &r};
         pthread_t th;
         pthread_create(&th, NULL, close_from_thread, &c);
@@ -504,7 +524,7 @@ static void test_callbacks_closing_each_other(void) {
             memset(&cbs, 0, sizeof cbs);
             cbs.user_data = &m[i];
             cbs.on_message = mutual_on_message;
-            CHECK_EQ_INT(es_source_new(url, NULL, &cbs, &src[i]), ES_OK);
+            CHECK_EQ_INT(new_source(url, &cbs, &src[i]), ES_OK);
         }
         atomic_store(&m[0].other, src[1]);
         atomic_store(&m[1].other, src[0]);
@@ -555,7 +575,7 @@ static void test_pull_mode_with_poll(void) {
     const char *t = h_token();
     char *url = script_url(t, "data: 1\n\nevent: tick\ndata: 2\n\ndata: 3\n\n", NULL, "&hold1=1");
     es_source *src = NULL;
-    CHECK_EQ_INT(es_source_new(url, NULL, NULL, &src), ES_OK);
+    CHECK_EQ_INT(new_source(url, NULL, &src), ES_OK);
     int fd = es_source_fd(src);
     CHECK(fd >= 0);
     CHECK_EQ_INT(es_source_ready_state(src), ES_CONNECTING);
@@ -615,7 +635,7 @@ static void test_pull_mode_fatal(void) {
     char url[256];
     snprintf(url, sizeof url, "%s/script?t=%s&s1=404", h_base, h_token());
     es_source *src = NULL;
-    CHECK_EQ_INT(es_source_new(url, NULL, NULL, &src), ES_OK);
+    CHECK_EQ_INT(new_source(url, NULL, &src), ES_OK);
     es_event ev = {0};
     CHECK_EQ_INT(es_source_next(src, &ev, 10000 * h_slow()), ES_OK);
     CHECK_EQ_INT(ev.kind, ES_EVENT_ERROR);
@@ -641,7 +661,7 @@ static void test_pull_blocking_next_woken_by_close(void) {
     char url[256];
     snprintf(url, sizeof url, "%s/scenario/silence?ms=5000", h_base);
     es_source *src = NULL;
-    CHECK_EQ_INT(es_source_new(url, NULL, NULL, &src), ES_OK);
+    CHECK_EQ_INT(new_source(url, NULL, &src), ES_OK);
     pthread_t th;
     pthread_create(&th, NULL, close_later, src);
     es_event ev = {0};
@@ -1029,12 +1049,204 @@ static void test_fork_child_gets_a_working_library(void) {
     es_source_free(before);
 }
 
+/* Pulls the events of a pull source until it is closed (or 10 s pass), as lines "open",
+ * "message|TYPE|DATA|ID" and "error|STATE|KIND|STATUS"; keeps the first `max`, returns how many. */
+#define LINE 192
+static int pull_all(es_source *src, char lines[][LINE], int max) {
+    int n = 0;
+    double deadline = h_now_ms() + 10000.0 * h_slow();
+    es_event ev = {0};
+    while (h_now_ms() < deadline) {
+        es_status st = es_source_next(src, &ev, 200);
+        if (st == ES_ERR_TIMEOUT) continue;
+        if (st != ES_OK) break;
+        char line[LINE] = "";
+        if (ev.kind == ES_EVENT_OPEN) {
+            strcpy(line, "open");
+        } else if (ev.kind == ES_EVENT_MESSAGE) {
+            strcpy(line, "message|");
+            cat_str(line, sizeof line, ev.message.type);
+            strcat(line, "|");
+            cat_str(line, sizeof line, ev.message.data);
+            strcat(line, "|");
+            cat_str(line, sizeof line, ev.message.last_event_id);
+        } else {
+            snprintf(line, sizeof line, "error|%u|%s|%u", (unsigned)ev.error.ready_state,
+                     es_error_kind_str(ev.error.kind), (unsigned)ev.error.status);
+        }
+        if (n < max) snprintf(lines[n], LINE, "%s", line);
+        n++;
+        es_event_clear(&ev);
+    }
+    return n;
+}
+
+static void check_lines(char lines[][LINE], int n, const char *const *want, int n_want) {
+    CHECK_EQ_INT(n, n_want);
+    for (int i = 0; i < n && i < n_want; i++) {
+        if (strcmp(lines[i], want[i]) != 0) {
+            fprintf(stderr, "  event %d: %s, want %s\n", i, lines[i], want[i]);
+            h_test_failed = 1;
+        }
+    }
+}
+
+/* How many times `needle` occurs in `hay`. */
+static int count_of(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
+    return n;
+}
+
+/* Every setter of the transport, TLS, reconnection, User-Agent and error-body options: NULL
+ * options, NULL and invalid arguments, and values that es_source_new accepts or refuses. */
+static void test_new_option_setters_validate(void) {
+    CHECK_EQ_INT(es_options_set_transport(NULL, "lean"), ES_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(es_options_set_http2_prior_knowledge(NULL, true), ES_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(es_options_set_client_cert(NULL, "c.pem", NULL), ES_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(es_options_set_reconnect(NULL, ES_RECONNECT_NEVER), ES_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(es_options_set_max_reconnects(NULL, 3), ES_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(es_options_set_retry_initial(NULL, false), ES_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(es_options_set_user_agent(NULL, "ua"), ES_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(es_options_set_max_error_body(NULL, 10), ES_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(es_last_error_message(), "opts is NULL") != NULL);
+
+    es_source *src = (es_source *)0x1; /* must stay untouched on failure */
+    es_options *o = es_options_new();
+    /* transport */
+    CHECK_EQ_INT(es_options_set_transport(o, NULL), ES_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(es_options_set_transport(o, "fast"), ES_ERR_INVALID_OPTION);
+    CHECK(strstr(es_last_error_message(), "\"fast\"") != NULL);
+    CHECK(strstr(es_last_error_message(), "lean") != NULL);
+    CHECK_EQ_INT(es_options_set_transport(o, "le\xff"), ES_ERR_INVALID_OPTION);
+    CHECK_EQ_INT(es_options_set_transport(o, "LEAN"), ES_OK);
+    /* h2c needs the default transport */
+    CHECK_EQ_INT(es_options_set_http2_prior_knowledge(o, true), ES_OK);
+    CHECK_EQ_INT(es_source_new(h_base, o, NULL, &src), ES_ERR_INVALID_OPTION);
+    CHECK(strstr(es_last_error_message(), "http2_prior_knowledge") != NULL);
+    CHECK(src == (es_source *)0x1);
+    CHECK_EQ_INT(es_options_set_transport(o, "default"), ES_OK);
+    CHECK_EQ_INT(es_options_set_http2_prior_knowledge(o, false), ES_OK);
+    /* client certificate */
+    CHECK_EQ_INT(es_options_set_client_cert(o, NULL, "key.pem"), ES_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(es_last_error_message(), "key_path") != NULL);
+    CHECK_EQ_INT(es_options_set_client_cert(o, "c\xff.pem", NULL), ES_ERR_INVALID_OPTION);
+    CHECK_EQ_INT(es_options_set_client_cert(o, "c.pem", "k\xff.pem"), ES_ERR_INVALID_OPTION);
+    CHECK_EQ_INT(es_options_set_client_cert(o, "/nonexistent/es-client.pem", NULL), ES_OK);
+    CHECK_EQ_INT(es_source_new(h_base, o, NULL, &src), ES_ERR_INVALID_OPTION);
+    CHECK(strstr(es_last_error_message(), "/nonexistent/es-client.pem") != NULL);
+    CHECK(src == (es_source *)0x1);
+    CHECK_EQ_INT(es_options_set_client_cert(o, NULL, NULL), ES_OK); /* cleared */
+    /* reconnect: only the three values */
+    CHECK_EQ_INT(es_options_set_reconnect(o, 3), ES_ERR_INVALID_OPTION);
+    CHECK(strstr(es_last_error_message(), "ES_RECONNECT_NEVER") != NULL);
+    CHECK_EQ_INT(es_options_set_reconnect(o, 0xFFFFFFFFu), ES_ERR_INVALID_OPTION);
+    CHECK_EQ_INT(ES_RECONNECT_DEFAULT, 0);
+    CHECK_EQ_INT(ES_RECONNECT_ALWAYS, 1);
+    CHECK_EQ_INT(ES_RECONNECT_NEVER, 2);
+    CHECK_EQ_INT(es_options_set_reconnect(o, ES_RECONNECT_ALWAYS), ES_OK);
+    CHECK_EQ_INT(es_options_set_reconnect(o, ES_RECONNECT_DEFAULT), ES_OK);
+    CHECK_EQ_INT(es_options_set_reconnect(o, ES_RECONNECT_NEVER), ES_OK);
+    /* max_reconnects: negative = no limit, up to UINT32_MAX */
+    CHECK_EQ_INT(es_options_set_max_reconnects(o, 4294967296LL), ES_ERR_INVALID_OPTION);
+    CHECK(strstr(es_last_error_message(), "4294967295") != NULL);
+    CHECK_EQ_INT(es_options_set_max_reconnects(o, INT64_MAX), ES_ERR_INVALID_OPTION);
+    CHECK_EQ_INT(es_options_set_max_reconnects(o, 4294967295LL), ES_OK);
+    CHECK_EQ_INT(es_options_set_max_reconnects(o, -1), ES_OK);
+    CHECK_EQ_INT(es_options_set_max_reconnects(o, 0), ES_OK);
+    CHECK_EQ_INT(es_options_set_max_reconnects(o, 3), ES_OK);
+    /* the rest */
+    CHECK_EQ_INT(es_options_set_retry_initial(o, false), ES_OK);
+    CHECK_EQ_INT(es_options_set_user_agent(o, "ua\xff"), ES_ERR_INVALID_OPTION);
+    CHECK_EQ_INT(es_options_set_user_agent(o, NULL), ES_OK);
+    CHECK_EQ_INT(es_options_set_user_agent(o, "es-c-test/1.0"), ES_OK);
+    CHECK_EQ_INT(es_options_set_max_error_body(o, 0), ES_OK);
+    CHECK_EQ_INT(es_options_set_max_error_body(o, SIZE_MAX), ES_OK);
+    CHECK_EQ_INT(es_options_set_max_error_body(o, 1024), ES_OK);
+    /* ES_TEST_TRANSPORT reaches the tests' options: h2c is refused by the lean transport only. */
+    es_options *b = base_opts();
+    CHECK_EQ_INT(es_options_set_http2_prior_knowledge(b, true), ES_OK);
+    es_source *h2 = NULL;
+    es_status want_h2 = strcmp(h_transport(), "lean") == 0 ? ES_ERR_INVALID_OPTION : ES_OK;
+    CHECK_EQ_INT(es_source_new(h_base, b, NULL, &h2), want_h2);
+    es_source_free(h2);
+    es_options_free(b);
+    /* All of them set: a source is made. */
+    char url[256];
+    snprintf(url, sizeof url, "%s/stream?count=1", h_base);
+    src = NULL;
+    CHECK_EQ_INT(es_source_new(url, o, NULL, &src), ES_OK);
+    es_source_free(src);
+    es_options_free(o);
+}
+
+/* The same stream over each transport, named explicitly (whatever ES_TEST_TRANSPORT says), and
+ * the HTTP version the server saw. */
+static void stream_over(const char *transport, bool h2c, const char *want_version) {
+    char tok[64];
+    snprintf(tok, sizeof tok, "%s", h_token());
+    char *url = script_url(tok, "id: 1\ndata: a\n\nevent: e\ndata: b\n\n", NULL, "");
+    es_options *o = fast_opts();
+    CHECK_EQ_INT(es_options_set_transport(o, transport), ES_OK);
+    CHECK_EQ_INT(es_options_set_http2_prior_knowledge(o, h2c), ES_OK);
+    es_source *src = NULL;
+    CHECK_EQ_INT(es_source_new(url, o, NULL, &src), ES_OK);
+    es_options_free(o);
+    char lines[8][LINE];
+    int n = src ? pull_all(src, lines, 8) : 0;
+    es_source_free(src);
+    const char *want[] = {"open", "message|message|a|1", "message|e|b|1", "error|0|stream_ended|0",
+                          "error|2|http_status|204"};
+    check_lines(lines, n, want, 5);
+    char path[128], version[64];
+    snprintf(path, sizeof path, "/log?t=%s", tok);
+    snprintf(version, sizeof version, "\"version\":\"%s\"", want_version);
+    char *log = h_http_get(path);
+    CHECK(log != NULL);
+    if (log) {
+        CHECK_EQ_INT(count_of(log, "{\"method\""), 2);
+        CHECK_EQ_INT(count_of(log, version), 2);
+        if (h_test_failed) fprintf(stderr, "  %s, h2c %d: log %s\n", transport, (int)h2c, log);
+        free(log);
+    }
+    free(url);
+}
+
+static void test_streams_over_each_transport(void) {
+    stream_over("default", false, "HTTP/1.1");
+    stream_over("lean", false, "HTTP/1.1");
+    stream_over("default", true, "HTTP/2.0"); /* h2c with prior knowledge */
+}
+
+/* max_event_size = SIZE_MAX means no practical limit: a line cut across two writes arrives
+ * whole. (A limit near SIZE_MAX once overflowed the parser's carry bound: the first half of
+ * the cut line was dropped and its tail, "id: forged", parsed as a field of its own.) */
+static void test_huge_max_event_size_keeps_split_lines(void) {
+    char *url = script_url(h_token(), "data: xid: forged\n\nid: 1\ndata: y\n\n", NULL, "&split1=8");
+    es_options *o = fast_opts();
+    CHECK_EQ_INT(es_options_set_max_event_size(o, SIZE_MAX), ES_OK);
+    es_source *src = NULL;
+    CHECK_EQ_INT(es_source_new(url, o, NULL, &src), ES_OK);
+    es_options_free(o);
+    char lines[8][LINE];
+    int n = src ? pull_all(src, lines, 8) : 0;
+    es_source_free(src);
+    const char *want[] = {"open", "message|message|xid: forged|", "message|message|y|1",
+                          "error|0|stream_ended|0", "error|2|http_status|204"};
+    check_lines(lines, n, want, 5);
+    free(url);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
+    fprintf(stderr, "# transport: %s (ES_TEST_TRANSPORT)\n", h_transport());
     h_start_server();
     RUN(test_version_and_names);
     RUN(test_null_and_invalid_arguments);
+    RUN(test_new_option_setters_validate);
+    RUN(test_streams_over_each_transport);
+    RUN(test_huge_max_event_size_keeps_split_lines);
     RUN(test_callbacks_open_message_error);
     RUN(test_origin_is_serialized);
     RUN(test_reconnect_last_event_id_and_retry);

@@ -24,7 +24,7 @@ from ._errors import (
 )
 from ._native import VERSION as __version__
 from ._native import ErrorEvent, Event, MessageEvent
-from ._source import CLOSED, CONNECTING, OPEN, EventSource, Listener
+from ._source import CLOSED, CONNECTING, DEFAULT_USER_AGENT, OPEN, EventSource, Listener
 
 __all__ = [
     "EventSource",
@@ -35,6 +35,7 @@ __all__ = [
     "CONNECTING",
     "OPEN",
     "CLOSED",
+    "DEFAULT_USER_AGENT",
     "EventSourceError",
     "InvalidURLError",
     "InvalidOptionError",

@@ -13,12 +13,14 @@ __all__ = [
     "ErrorEvent",
     "CoreError",
     "VERSION",
+    "DEFAULT_USER_AGENT",
     "CONNECTING",
     "OPEN",
     "CLOSED",
 ]
 
 VERSION: Final[str]
+DEFAULT_USER_AGENT: Final[Optional[str]]
 CONNECTING: Final[int]
 OPEN: Final[int]
 CLOSED: Final[int]
@@ -37,6 +39,8 @@ class MessageEvent:
     def last_event_id(self) -> str: ...
     @property
     def origin(self) -> str: ...
+    def json(self) -> Any:
+        """``data`` parsed as JSON (``json.loads``); ``json.JSONDecodeError`` if it is not."""
     def __new__(
         cls,
         type: Optional[str] = None,
@@ -90,6 +94,20 @@ class NativeSource:
         connect_timeout: Optional[float],
         read_timeout: Optional[float],
         max_event_size: int,
+        max_redirects: int,
+        backoff: float,
+        proxy: Optional[str],
+        ca_certs: Optional[str],
+        accept_invalid_certs: bool,
+        client_cert: Optional[str],
+        client_key: Optional[str],
+        transport: str,
+        http2_prior_knowledge: bool,
+        reconnect: Optional[bool],
+        max_reconnects: Optional[int],
+        retry_initial: bool,
+        user_agent: Optional[str],
+        max_error_body: int,
     ) -> NativeSource: ...
     @property
     def url(self) -> str: ...

@@ -23,6 +23,7 @@ dispatcher stands aside.
 from __future__ import annotations
 
 import asyncio
+import json as _json
 import math
 import os
 import threading
@@ -33,11 +34,14 @@ from . import _native
 from ._errors import EventSourceError, error_from
 from ._native import ErrorEvent, Event, MessageEvent
 
-__all__ = ["EventSource", "CONNECTING", "OPEN", "CLOSED", "Listener"]
+__all__ = ["EventSource", "CONNECTING", "OPEN", "CLOSED", "Listener", "DEFAULT_USER_AGENT"]
 
 CONNECTING: Final = 0
 OPEN: Final = 1
 CLOSED: Final = 2
+
+DEFAULT_USER_AGENT: Final[Optional[str]] = _native.DEFAULT_USER_AGENT
+"""The ``User-Agent`` a source sends unless told otherwise: ``eventsource-native/<version>``."""
 
 Listener = Callable[[Any], object]
 """A listener gets a ``MessageEvent``, an ``Event`` (open) or an ``ErrorEvent``."""
@@ -100,6 +104,10 @@ def _wake_threadsafe(fut: asyncio.Future[None]) -> None:
 # ---------------------------------------------------------------------------------------------
 # Argument checks (TypeError for a wrong type, ValueError for a bad value).
 
+# The largest size the native layer takes (usize); larger values mean the same.
+_MAX_SIZE = (1 << 64) - 1
+_MAX_U32 = (1 << 32) - 1
+
 
 def _seconds(name: str, value: object, what: str = "a number of seconds") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -155,6 +163,62 @@ def _body(value: object) -> Optional[bytes]:
     raise TypeError(f"body must be bytes, str or None, not {type(value).__name__}")
 
 
+def _json_body(value: object) -> bytes:
+    # Compact, UTF-8, and strict: NaN and infinities are not JSON (ValueError); an object json
+    # cannot serialise raises TypeError.
+    try:
+        text = _json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError as e:
+        raise ValueError(f"json: {e}") from None
+    return text.encode("utf-8")
+
+
+def _bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
+    return value
+
+
+def _optional_bool(name: str, value: object) -> Optional[bool]:
+    if value is None or isinstance(value, bool):
+        return value
+    raise TypeError(f"{name} must be a bool or None, not {type(value).__name__}")
+
+
+def _count(name: str, value: object, least: int = 0, most: Optional[int] = None) -> int:
+    """A whole number >= `least`. Without `most`, values beyond what the native layer takes
+    (usize) saturate: they mean "no practical limit"."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < least:
+        raise ValueError(f"{name} must be at least {least}, got {value}")
+    if most is not None and value > most:
+        raise ValueError(f"{name} must be at most {most}, got {value}")
+    return min(value, _MAX_SIZE)
+
+
+def _backoff(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"backoff must be a number, not {type(value).__name__}")
+    try:
+        v = float(value)
+    except OverflowError:
+        v = math.inf
+    if not (math.isfinite(v) and v >= 1.0):
+        raise ValueError(f"backoff must be a finite number >= 1.0, got {value!r}")
+    return v
+
+
+def _path(name: str, value: object) -> Optional[str]:
+    if value is None:
+        return None
+    if isinstance(value, (str, os.PathLike)):
+        path = os.fspath(value)
+        if isinstance(path, str):
+            return path
+    raise TypeError(f"{name} must be a str, an os.PathLike of str or None, not {type(value).__name__}")
+
+
 def _report(exc: BaseException, listener: object) -> None:
     _native.report_unraisable(exc, listener)
 
@@ -166,8 +230,6 @@ class _Stop(Exception):
 # ---------------------------------------------------------------------------------------------
 
 
-# The largest max_event_size the native layer takes (usize); larger values mean the same.
-_MAX_SIZE = (1 << 64) - 1
 
 
 class EventSource:
@@ -176,6 +238,18 @@ class EventSource:
     ``for ev in es`` / ``async for ev in es`` yield every ``MessageEvent`` (any ``type``);
     a fatal failure raises an :class:`EventSourceError` subclass. Callbacks run on the asyncio
     loop that was running when the source was made, else on one library thread.
+
+    Options are keyword-only (durations in seconds; see the package README for each):
+    ``with_credentials``, ``headers``, ``method``, ``body`` or ``json`` (a JSON-serialisable
+    value sent as the body, with ``Content-Type: application/json`` unless ``headers`` has
+    one), ``last_event_id``, ``retry``, ``max_retry``, ``backoff``, ``connect_timeout``,
+    ``read_timeout``, ``max_event_size``, ``max_redirects``, ``proxy``, ``ca_certs``,
+    ``accept_invalid_certs``, ``client_cert``/``client_key`` (PEM files; the key may be in the
+    certificate's file), ``transport`` (``"default"``: HTTP/1.1 and HTTP/2; ``"lean"``: the
+    built-in HTTP/1.1 client), ``http2_prior_knowledge`` (h2c), ``reconnect`` (``None``: GET
+    sources reconnect, others do not), ``max_reconnects``, ``retry_initial``, ``user_agent``
+    (``None`` sends none) and ``max_error_body``. A wrong type raises ``TypeError``, a bad
+    value ``ValueError`` (``InvalidOptionError`` when the core refuses it).
     """
 
     CONNECTING: Final = 0
@@ -196,25 +270,43 @@ class EventSource:
         connect_timeout: Optional[float] = 10.0,
         read_timeout: Optional[float] = None,
         max_event_size: int = 16 << 20,
+        max_redirects: int = 10,
+        backoff: float = 2.0,
+        proxy: Optional[str] = None,
+        ca_certs: Union[str, os.PathLike[str], None] = None,
+        accept_invalid_certs: bool = False,
+        client_cert: Union[str, os.PathLike[str], None] = None,
+        client_key: Union[str, os.PathLike[str], None] = None,
+        transport: str = "default",
+        http2_prior_knowledge: bool = False,
+        reconnect: Optional[bool] = None,
+        max_reconnects: Optional[int] = None,
+        retry_initial: bool = True,
+        user_agent: Optional[str] = DEFAULT_USER_AGENT,
+        max_error_body: int = 64 << 10,
+        json: Any = None,
     ) -> None:
         if not isinstance(url, str):
             raise TypeError(f"url must be a str, not {type(url).__name__}")
-        if not isinstance(with_credentials, bool):
-            raise TypeError(f"with_credentials must be a bool, not {type(with_credentials).__name__}")
         if not isinstance(method, str):
             raise TypeError(f"method must be a str, not {type(method).__name__}")
-        if isinstance(max_event_size, bool) or not isinstance(max_event_size, int):
-            raise TypeError(f"max_event_size must be an int, not {type(max_event_size).__name__}")
-        if max_event_size < 1:
-            raise ValueError(f"max_event_size must be at least 1 byte, got {max_event_size}")
+        if not isinstance(transport, str):
+            raise TypeError(f"transport must be a str, not {type(transport).__name__}")
+        header_list = _headers(headers)
+        if json is not None:
+            if body is not None:
+                raise TypeError("give either body or json, not both")
+            body = _json_body(json)
+            if not any(name.lower() == "content-type" for name, _ in header_list):
+                header_list.append(("Content-Type", "application/json"))
         # Everything the finalizer and close() touch exists before anything can raise below.
         self._closed = False
         self._reader_loop: Optional[asyncio.AbstractEventLoop] = None
         try:
             native = _native.NativeSource(
                 url,
-                with_credentials=with_credentials,
-                headers=_headers(headers),
+                with_credentials=_bool("with_credentials", with_credentials),
+                headers=header_list,
                 method=method,
                 body=_body(body),
                 last_event_id=_optional_str("last_event_id", last_event_id),
@@ -223,7 +315,25 @@ class EventSource:
                 connect_timeout=_optional_seconds("connect_timeout", connect_timeout),
                 read_timeout=_optional_seconds("read_timeout", read_timeout),
                 # Any limit beyond what memory can hold means "no limit": saturate.
-                max_event_size=min(max_event_size, _MAX_SIZE),
+                max_event_size=_count("max_event_size", max_event_size, least=1),
+                max_redirects=_count("max_redirects", max_redirects),
+                backoff=_backoff(backoff),
+                proxy=_optional_str("proxy", proxy),
+                ca_certs=_path("ca_certs", ca_certs),
+                accept_invalid_certs=_bool("accept_invalid_certs", accept_invalid_certs),
+                client_cert=_path("client_cert", client_cert),
+                client_key=_path("client_key", client_key),
+                transport=transport,
+                http2_prior_knowledge=_bool("http2_prior_knowledge", http2_prior_knowledge),
+                reconnect=_optional_bool("reconnect", reconnect),
+                max_reconnects=(
+                    None
+                    if max_reconnects is None
+                    else _count("max_reconnects", max_reconnects, most=_MAX_U32)
+                ),
+                retry_initial=_bool("retry_initial", retry_initial),
+                user_agent=_optional_str("user_agent", user_agent),
+                max_error_body=_count("max_error_body", max_error_body),
             )
         except _native.CoreError as e:
             raise error_from(*e.args) from None
@@ -485,12 +595,15 @@ class EventSource:
 
     def _slow_path(self, ev: Any) -> bool:
         """Delivers one event to the listeners; True if it is a message to yield. Raises for a
-        fatal error (except 204 No Content, the server's "stop", which ends iteration)."""
+        fatal error, except the two normal ends, which end iteration: 204 No Content (the
+        server's "stop") and a stream the server ended when the source does not reconnect
+        (``reconnect=False``, or a method other than GET by default: the end of a POST stream
+        is the end of its answer)."""
         self._deliver_locked(ev)
         if ev.__class__ is MessageEvent:
             return True
         if ev.__class__ is ErrorEvent and ev.ready_state == CLOSED and not self._closed:
-            if ev.kind == "http_status" and ev.status == 204:
+            if (ev.kind == "http_status" and ev.status == 204) or ev.kind == "stream_ended":
                 raise _Stop
             raise error_from(ev.kind, ev.message, ev.status)
         return False
