@@ -81,6 +81,7 @@ pub struct Error {
 }
 
 impl Error {
+    /// An error of `kind` with a message for people.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
         Error { kind, message: message.into(), status: None, source: None, answer: None }
     }
@@ -118,6 +119,7 @@ impl Error {
         self
     }
 
+    /// What went wrong, to branch on.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }

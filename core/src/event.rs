@@ -6,8 +6,11 @@ use crate::{Error, Text};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum ReadyState {
+    /// Connecting or reconnecting (0).
     Connecting = 0,
+    /// The connection is open and events arrive (1).
     Open = 1,
+    /// Closed for good, by `close()` or a fatal error (2).
     Closed = 2,
 }
 
@@ -40,7 +43,9 @@ pub struct MessageEvent {
 /// source will reconnect, `Closed` when the connection failed for good.
 #[derive(Clone, Debug)]
 pub struct ErrorEvent {
+    /// The state the listener sees: CONNECTING (a reconnection follows) or CLOSED.
     pub ready_state: ReadyState,
+    /// What went wrong.
     pub error: Error,
 }
 

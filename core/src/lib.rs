@@ -8,6 +8,9 @@
 //!
 //! The parser ([`parser::Parser`]) is usable on its own, without the `client` feature.
 
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 #[cfg(target_arch = "x86_64")]
 mod cpu;
 mod error;

@@ -154,108 +154,292 @@ impl Default for Options {
     }
 }
 
+/// One builder method per option, each taking and returning the options. The examples only build
+/// options; [`EventSource::with_options`](crate::EventSource::with_options) uses them.
 impl Options {
+    /// The defaults: the spec's behaviour. The same as `Options::default()`.
+    ///
+    /// ```
+    /// let o = eventsource_core::Options::new();
+    /// assert_eq!(o.method, "GET");
+    /// ```
     pub fn new() -> Options {
         Options::default()
     }
+
+    /// Send credentials (cookies) and keep the ones the server sets.
+    ///
+    /// ```
+    /// let o = eventsource_core::Options::new().with_credentials(true);
+    /// assert!(o.with_credentials);
+    /// ```
     pub fn with_credentials(mut self, on: bool) -> Self {
         self.with_credentials = on;
         self
     }
+
+    /// Adds a request header, sent on every (re)connection.
+    ///
+    /// ```
+    /// let o = eventsource_core::Options::new().header("Authorization", "Bearer t0ken");
+    /// assert_eq!(o.headers, [("Authorization".to_owned(), "Bearer t0ken".to_owned())]);
+    /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
+
+    /// The request method (POST-style streams). A source whose method is not GET does not
+    /// reconnect unless [`reconnect`](Self::reconnect) is on.
+    ///
+    /// ```
+    /// let o = eventsource_core::Options::new().method("POST").body(r#"{"stream":true}"#);
+    /// assert_eq!(o.method, "POST");
+    /// ```
     pub fn method(mut self, method: impl Into<String>) -> Self {
         self.method = method.into();
         self
     }
+
+    /// The request body. Without a `Content-Type` header, one is chosen: `application/json`
+    /// when it looks like JSON, else `text/plain;charset=UTF-8`.
+    ///
+    /// ```
+    /// let o = eventsource_core::Options::new().method("POST").body(b"{}".to_vec());
+    /// assert_eq!(o.body.as_deref(), Some(&b"{}"[..]));
+    /// ```
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = Some(body.into());
         self
     }
+
+    /// The initial `Last-Event-ID` (resume from a stored ID).
+    ///
+    /// ```
+    /// let o = eventsource_core::Options::new().last_event_id("42");
+    /// assert_eq!(o.last_event_id.as_deref(), Some("42"));
+    /// ```
     pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
         self.last_event_id = Some(id.into());
         self
     }
+
+    /// The initial reconnection time; the stream's `retry:` field overrides it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let o = eventsource_core::Options::new().retry(Duration::from_millis(500));
+    /// assert_eq!(o.retry, Duration::from_millis(500));
+    /// ```
     pub fn retry(mut self, retry: Duration) -> Self {
         self.retry = retry;
         self
     }
+
+    /// The ceiling of the backed-off delay.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let o = eventsource_core::Options::new().max_retry(Duration::from_secs(10));
+    /// assert_eq!(o.max_retry, Duration::from_secs(10));
+    /// ```
     pub fn max_retry(mut self, max_retry: Duration) -> Self {
         self.max_retry = max_retry;
         self
     }
+
+    /// The delay's growth per consecutive failure (1.0: none).
+    ///
+    /// ```
+    /// let o = eventsource_core::Options::new().backoff(1.5);
+    /// assert_eq!(o.backoff, 1.5);
+    /// ```
     pub fn backoff(mut self, factor: f64) -> Self {
         self.backoff = factor;
         self
     }
+
+    /// Time allowed to connect (TCP, TLS, proxy); `None` waits indefinitely.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let o = eventsource_core::Options::new().connect_timeout(Some(Duration::from_secs(3)));
+    /// assert_eq!(o.connect_timeout, Some(Duration::from_secs(3)));
+    /// ```
     pub fn connect_timeout(mut self, t: Option<Duration>) -> Self {
         self.connect_timeout = t;
         self
     }
+
+    /// No byte for this long (or no response head) → a network error, then a reconnection.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let o = eventsource_core::Options::new().read_timeout(Some(Duration::from_secs(60)));
+    /// assert_eq!(o.read_timeout, Some(Duration::from_secs(60)));
+    /// ```
     pub fn read_timeout(mut self, t: Option<Duration>) -> Self {
         self.read_timeout = t;
         self
     }
+
+    /// The largest line or event, in bytes.
+    ///
+    /// ```
+    /// let o = eventsource_core::Options::new().max_event_size(1 << 20);
+    /// assert_eq!(o.max_event_size, 1 << 20);
+    /// ```
     pub fn max_event_size(mut self, bytes: usize) -> Self {
         self.max_event_size = bytes;
         self
     }
+
+    /// Redirects followed before the connection fails.
+    ///
+    /// ```
+    /// let o = eventsource_core::Options::new().max_redirects(3);
+    /// assert_eq!(o.max_redirects, 3);
+    /// ```
     pub fn max_redirects(mut self, n: usize) -> Self {
         self.max_redirects = n;
         self
     }
+
+    /// A proxy for every request: `http://`, `https://`, `socks5://` or `socks5h://` (the lean
+    /// transport: `http://` only), with credentials in the URL if needed.
+    ///
+    /// ```
+    /// let o = eventsource_core::Options::new().proxy("socks5h://127.0.0.1:1080");
+    /// assert_eq!(o.proxy.as_deref(), Some("socks5h://127.0.0.1:1080"));
+    /// ```
     pub fn proxy(mut self, url: impl Into<String>) -> Self {
         self.proxy = Some(url.into());
         self
     }
+
+    /// A PEM file of extra trusted roots.
+    ///
+    /// ```
+    /// let o = eventsource_core::Options::new().ca_certs("/etc/my-ca.pem");
+    /// assert!(o.ca_certs.is_some());
+    /// ```
     pub fn ca_certs(mut self, pem_file: impl Into<PathBuf>) -> Self {
         self.ca_certs = Some(pem_file.into());
         self
     }
+
+    /// Accept any server certificate (testing only).
+    ///
+    /// ```
+    /// let o = eventsource_core::Options::new().accept_invalid_certs(true);
+    /// assert!(o.accept_invalid_certs);
+    /// ```
     pub fn accept_invalid_certs(mut self, on: bool) -> Self {
         self.accept_invalid_certs = on;
         self
     }
+
     /// A client certificate for mutual TLS: `cert` holds the certificate chain (PEM), `key`
     /// its private key (PEM; `None`: the key is in `cert`'s file too).
+    ///
+    /// ```
+    /// let o = eventsource_core::Options::new().client_cert("client.pem", Some("client.key".into()));
+    /// assert!(o.client_cert.is_some() && o.client_key.is_some());
+    /// ```
     pub fn client_cert(mut self, cert: impl Into<PathBuf>, key: Option<PathBuf>) -> Self {
         self.client_cert = Some(cert.into());
         self.client_key = key;
         self
     }
+
+    /// Which HTTP client carries the requests.
+    ///
+    /// ```
+    /// use eventsource_core::{Options, TransportKind};
+    /// let o = Options::new().transport(TransportKind::Lean);
+    /// assert_eq!(o.transport.as_str(), "lean");
+    /// ```
     pub fn transport(mut self, kind: TransportKind) -> Self {
         self.transport = kind;
         self
     }
+
+    /// HTTP/2 without TLS (h2c with prior knowledge) for `http://` URLs.
+    ///
+    /// ```
+    /// let o = eventsource_core::Options::new().http2_prior_knowledge(true);
+    /// assert!(o.http2_prior_knowledge);
+    /// ```
     pub fn http2_prior_knowledge(mut self, on: bool) -> Self {
         self.http2_prior_knowledge = on;
         self
     }
+
     /// Turn reconnection on or off for any method (see [`Options::reconnect`]).
+    ///
+    /// ```
+    /// // A POST stream that is sent again when it ends.
+    /// let o = eventsource_core::Options::new().method("POST").reconnect(true);
+    /// assert_eq!(o.reconnect, Some(true));
+    /// ```
     pub fn reconnect(mut self, on: bool) -> Self {
         self.reconnect = Some(on);
         self
     }
+
+    /// Give up after this many reconnection attempts in a row.
+    ///
+    /// ```
+    /// let o = eventsource_core::Options::new().max_reconnects(5);
+    /// assert_eq!(o.max_reconnects, Some(5));
+    /// ```
     pub fn max_reconnects(mut self, n: u32) -> Self {
         self.max_reconnects = Some(n);
         self
     }
+
+    /// Whether a failure of the very first connection is retried.
+    ///
+    /// ```
+    /// let o = eventsource_core::Options::new().retry_initial(false);
+    /// assert!(!o.retry_initial);
+    /// ```
     pub fn retry_initial(mut self, on: bool) -> Self {
         self.retry_initial = on;
         self
     }
+
     /// The `User-Agent` header; `None` sends none.
+    ///
+    /// ```
+    /// let o = eventsource_core::Options::new().user_agent(Some("my-app/1.0".into()));
+    /// assert_eq!(o.user_agent.as_deref(), Some("my-app/1.0"));
+    /// ```
     pub fn user_agent(mut self, ua: Option<String>) -> Self {
         self.user_agent = ua;
         self
     }
+
+    /// How much of a fatal response's body the error keeps.
+    ///
+    /// ```
+    /// let o = eventsource_core::Options::new().max_error_body(4096);
+    /// assert_eq!(o.max_error_body, 4096);
+    /// ```
     pub fn max_error_body(mut self, bytes: usize) -> Self {
         self.max_error_body = bytes;
         self
     }
+
     /// Use this `reqwest::Client` for the requests, as given.
+    ///
+    /// ```
+    /// // A client of your own builds its own TLS: it needs a process-wide rustls provider.
+    /// let _ = rustls::crypto::ring::default_provider().install_default();
+    /// let client = reqwest::Client::builder().build().unwrap();
+    /// let o = eventsource_core::Options::new().reqwest_client(client);
+    /// assert!(o.client.is_some());
+    /// ```
     pub fn reqwest_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self

@@ -332,6 +332,7 @@ impl Text {
         }
     }
 
+    /// The text as a string slice.
     #[inline]
     pub fn as_str(&self) -> &str {
         // SAFETY: every constructor guarantees UTF-8.

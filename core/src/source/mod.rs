@@ -165,6 +165,7 @@ pub struct EventSource {
 /// What a blocking receive got.
 #[derive(Debug)]
 pub enum Recv {
+    /// The next event.
     Event(Event),
     /// The timeout elapsed with no event.
     Timeout,
@@ -243,6 +244,7 @@ impl EventSource {
         ReadyState::from_u8(self.shared.state.load(Ordering::Acquire))
     }
 
+    /// The `withCredentials` attribute: whether the source sends and keeps cookies.
     pub fn with_credentials(&self) -> bool {
         self.shared.with_credentials
     }

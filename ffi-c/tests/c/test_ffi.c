@@ -992,7 +992,7 @@ static void test_callback_free_while_calls_in_flight(void) {
 
 /* fork() after the library started: in the child, a source made before the fork returns an
  * ES_ERROR_KIND_FORKED error event (readyState CLOSED) and then ES_ERR_CLOSED, and a new source streams (the child's first use
- * builds a runtime of its own). The child reports the first failed check as its exit code. */
+ * builds a runtime of its own). The child reports the number of the first failed check. */
 static int fork_child_checks(es_source *before) {
     es_event ev = {0};
     /* Events the parent had already taken into the source's buffer may come first. */
@@ -1033,14 +1033,28 @@ static void test_fork_child_gets_a_working_library(void) {
     CHECK_EQ_INT(es_source_next(before, &ev, 10000 * h_slow()), ES_OK);
     CHECK_EQ_INT(ev.kind, ES_EVENT_OPEN);
     es_event_clear(&ev);
+    /* The child reports through a pipe, not its exit status: under valgrind the child's exit
+     * status is valgrind's, which counts the parent's runtime threads (gone in the child) as
+     * leaks. */
+    int report[2];
+    CHECK_EQ_INT(pipe(report), 0);
     fflush(NULL);
     pid_t pid = fork();
     CHECK(pid >= 0);
-    if (pid == 0) _exit(fork_child_checks(before));
+    if (pid == 0) {
+        close(report[0]);
+        unsigned char code = (unsigned char)fork_child_checks(before);
+        ssize_t w = write(report[1], &code, 1);
+        _exit(w == 1 ? 0 : 1);
+    }
+    close(report[1]);
+    unsigned char code = 255;
+    CHECK_EQ_INT(read(report[0], &code, 1), 1);
+    close(report[0]);
+    CHECK_EQ_INT(code, 0);
     int status = 0;
     CHECK_EQ_INT(waitpid(pid, &status, 0), pid);
     CHECK(WIFEXITED(status));
-    CHECK_EQ_INT(WEXITSTATUS(status), 0);
     /* The parent's source is untouched. */
     CHECK_EQ_INT(es_source_next(before, &ev, 10000 * h_slow()), ES_OK);
     CHECK_EQ_INT(ev.kind, ES_EVENT_MESSAGE);
