@@ -55,6 +55,14 @@ fn https_negotiates_http2_by_alpn() {
     expect_hi(&es);
     let r = &full().requests(&t)[0];
     assert_eq!((r.version.as_str(), r.tls), ("HTTP/2.0", true));
+    // Without the CA: a TLS error (the source retries), and the message says so.
+    let es = EventSource::with_options(&full().tls_url("x"), fast_default()).unwrap();
+    let evs = take(&es, 1, Duration::from_secs(10));
+    let Some(Event::Error(e)) = evs.first() else { panic!("{evs:?}") };
+    assert_eq!((e.ready_state, e.error.kind()), (ReadyState::Connecting, ErrorKind::Connect));
+    assert!(e.error.message().contains("TLS"), "{}", e.error.message());
+    assert!(!e.error.message().contains("for url"), "{}", e.error.message());
+    es.close();
     // The lean transport stays on HTTP/1.1.
     let t = token();
     let o = fast_default().ca_certs(ca()).transport(TransportKind::Lean);

@@ -396,9 +396,13 @@ fn classify(e: &reqwest::Error, req: &Request<'_>) -> Error {
         cur = err.source();
     }
     let host = req.url.host_str().unwrap_or("");
-    let detail = chain(e);
+    // The URL is in our own words already (and may carry credentials): not reqwest's.
+    let detail = chain(&clone_without_url(e));
+    let tls = is_tls_error(e);
     let (kind, msg) = if e.is_timeout() {
         (ErrorKind::Timeout, format!("timed out connecting to {host}: {detail}"))
+    } else if e.is_connect() && tls {
+        (ErrorKind::Connect, format!("the TLS handshake with {host} failed: {detail}"))
     } else if e.is_connect() {
         (ErrorKind::Connect, format!("cannot connect to {host}: {detail}"))
     } else if e.is_builder() {
@@ -407,6 +411,49 @@ fn classify(e: &reqwest::Error, req: &Request<'_>) -> Error {
         (ErrorKind::Network, format!("the request to {host} failed: {detail}"))
     };
     Error::new(kind, msg)
+}
+
+/// The error's text without the request URL reqwest adds to it.
+fn clone_without_url(e: &reqwest::Error) -> impl std::error::Error + '_ {
+    struct NoUrl<'a>(&'a reqwest::Error);
+    impl std::fmt::Debug for NoUrl<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            std::fmt::Display::fmt(self, f)
+        }
+    }
+    impl std::fmt::Display for NoUrl<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let text = self.0.to_string();
+            // "error sending request for url (URL)" → "error sending request".
+            match (text.find(" for url ("), self.0.url()) {
+                (Some(i), Some(_)) => f.write_str(&text[..i]),
+                _ => f.write_str(&text),
+            }
+        }
+    }
+    impl std::error::Error for NoUrl<'_> {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.0.source()
+        }
+    }
+    NoUrl(e)
+}
+
+/// Whether a TLS error (rustls's, possibly inside an I/O error) is among `e`'s causes.
+fn is_tls_error(e: &reqwest::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        // An I/O error's `source()` skips the error it wraps: look inside, however deep.
+        let mut inner = Some(err);
+        while let Some(i) = inner {
+            if i.is::<rustls::Error>() {
+                return true;
+            }
+            inner = i.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map(|e| e as _);
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// A reqwest response body, pulled chunk by chunk.
