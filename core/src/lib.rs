@@ -8,6 +8,10 @@
 //!
 //! The parser ([`parser::Parser`]) is usable on its own, without the `client` feature.
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzzing.rs"]
+pub mod __fuzz;
 #[cfg(target_arch = "x86_64")]
 mod cpu;
 mod error;
