@@ -58,3 +58,29 @@ bench: ## benchmarks against the peers; results in bench/RESULTS.md
 	$(CARGO) build --profile bench -p eventsource-bench --bin tls_front
 	$(CARGO) run --profile bench -p eventsource-bench --bin e2e -- --runs 3 --idle 10000
 	@for f in $(FACES); do $(MAKE) -C $$f bench || exit 1; done
+
+# Proofs beyond the tests: fuzzing (cargo-fuzz, libFuzzer) and loom. `make test` replays the
+# fuzz corpus (tests/fuzz_corpus.rs, in rust-test) and runs the loom models.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := parser_diff http1_decoder scan
+
+.PHONY: fuzz fuzz-short loom
+
+fuzz: ## run each fuzz target for FUZZ_SECONDS (default 60) with cargo-fuzz; new inputs go to fuzz/work
+	@command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz"; exit 1; }
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/work/$$t; \
+		echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+		(cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t work/$$t corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1); \
+	done
+
+fuzz-short: ## replay the checked-in fuzz corpus and the crashes found through the fuzz checks (no cargo-fuzz)
+	$(CARGO) test -p eventsource-core --test fuzz_corpus --test fuzz_regressions
+
+# Its own target dir: the cfg changes every crate's build.
+loom: ## loom: every interleaving of the chunk counts of core/src/text.rs
+	RUSTFLAGS="--cfg eventsource_loom" $(CARGO) test -p eventsource-core --no-default-features \
+		--target-dir target/loom --lib loom
+
+test: loom

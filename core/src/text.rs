@@ -29,8 +29,13 @@
 //! The kind is a plain byte, not an enum whose invalid values could hold an `Event`'s tag:
 //! with the tag in a text's first byte the compiler moved events as one byte plus 95 unaligned
 //! ones, which stalled store forwarding (the parser ran ~40% slower).
+//!
+//! The counts of `CHUNK` texts (the slicer's spares, the held-back releases, the last release
+//! on any thread) are checked with loom: `make loom` (tests in `text/loom_tests.rs`).
 
 use bytes::Bytes;
+#[cfg(eventsource_loom)]
+use loom::sync::atomic::{AtomicUsize, Ordering as Atomic, fence};
 use std::borrow::Borrow;
 use std::cell::Cell;
 use std::cmp::Ordering;
@@ -38,6 +43,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
+#[cfg(not(eventsource_loom))]
 use std::sync::atomic::{AtomicUsize, Ordering as Atomic, fence};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
@@ -74,6 +80,30 @@ const fn head(kind: u8, rest: u64) -> usize {
 struct Chunk {
     refs: AtomicUsize,
     bytes: Bytes,
+    /// Loom: each read of `bytes` and the free are accesses to this cell, so that loom reports
+    /// a free that is not ordered after every read (a use after free on a real CPU).
+    #[cfg(eventsource_loom)]
+    access: loom::cell::UnsafeCell<()>,
+}
+
+impl Chunk {
+    #[inline(always)]
+    fn new(refs: usize, bytes: Bytes) -> Chunk {
+        Chunk {
+            refs: AtomicUsize::new(refs),
+            bytes,
+            #[cfg(eventsource_loom)]
+            access: loom::cell::UnsafeCell::new(()),
+        }
+    }
+
+    /// The chunk's bytes, for a holder of one of its counts.
+    #[inline(always)]
+    fn read(&self) -> &Bytes {
+        #[cfg(eventsource_loom)]
+        self.access.with(|_| ());
+        &self.bytes
+    }
 }
 
 /// Releases `n` counts of `chunk`, freeing it with the last (as `Arc` does).
@@ -98,7 +128,10 @@ unsafe fn release(chunk: *const Chunk, n: usize) {
 unsafe fn free(chunk: *const Chunk) {
     fence(Atomic::Acquire);
     // SAFETY: the caller's.
-    drop(unsafe { Box::from_raw(chunk.cast_mut()) });
+    let chunk = unsafe { Box::from_raw(chunk.cast_mut()) };
+    #[cfg(eventsource_loom)]
+    chunk.access.with_mut(|_| ());
+    drop(chunk);
 }
 
 // SAFETY: a `Text` owns nothing but an `Arc<str>` or counts of a `Chunk` (whose count is atomic
@@ -150,8 +183,13 @@ unsafe extern "C" fn release_count(t: &Text) {
 /// Counts of one chunk that texts dropped on this thread gave up, not yet subtracted from it.
 struct Held(Cell<(*const Chunk, usize)>);
 
+#[cfg(not(eventsource_loom))]
 thread_local! {
     static HELD: Held = const { Held(Cell::new((std::ptr::null(), 0))) };
+}
+#[cfg(eventsource_loom)]
+loom::thread_local! {
+    static HELD: Held = Held(Cell::new((std::ptr::null(), 0)));
 }
 
 impl Held {
@@ -189,6 +227,7 @@ impl Drop for Held {
 /// is freed if no text of it is left. Called where a thread stops handling events for a
 /// while: after a push handler returns, before a receive waits, at `close()`. A thread holds
 /// back counts of one chunk at most.
+#[cfg_attr(not(feature = "client"), allow(dead_code))]
 pub(crate) fn release_held() {
     let _ = HELD.try_with(Held::release);
 }
@@ -279,7 +318,7 @@ impl Text {
             return Text::inline(&bytes);
         }
         let len = bytes.len();
-        let chunk = Box::into_raw(Box::new(Chunk { refs: AtomicUsize::new(1), bytes }));
+        let chunk = Box::into_raw(Box::new(Chunk::new(1, bytes)));
         Text::chunk(chunk, 0, len)
     }
 
@@ -353,7 +392,7 @@ impl Text {
             unsafe {
                 let chunk = &*self.ptr.cast::<Chunk>();
                 let offset = self.offset();
-                std::slice::from_raw_parts(chunk.bytes.as_ptr().add(offset), self.len)
+                std::slice::from_raw_parts(chunk.read().as_ptr().add(offset), self.len)
             }
         } else {
             // SAFETY: a static or shared string's pointer and length.
@@ -373,7 +412,7 @@ impl Text {
                 // SAFETY: `self` holds a count of its chunk.
                 let chunk = unsafe { &*self.ptr.cast::<Chunk>() };
                 let offset = self.offset();
-                chunk.bytes.slice(offset..offset + self.len)
+                chunk.read().slice(offset..offset + self.len)
             }
             _ => Bytes::copy_from_slice(self.as_bytes()),
         }
@@ -432,7 +471,11 @@ pub(crate) struct Slicer {
 }
 
 /// How many counts a [`Slicer`] takes at once.
+#[cfg(not(eventsource_loom))]
 const BULK: usize = 1 << 16;
+/// Loom: few, so that a model with a few texts reaches the top-ups.
+#[cfg(eventsource_loom)]
+const BULK: usize = 2;
 
 impl Slicer {
     #[inline]
@@ -464,7 +507,7 @@ impl Slicer {
             part
         } else {
             // SAFETY: the slicer holds a count of the shared chunk.
-            unsafe { (*shared).bytes.slice(range) }
+            unsafe { (*shared).read().slice(range) }
         }
     }
 
@@ -491,7 +534,7 @@ impl Slicer {
         let mut shared = self.shared.get();
         if shared.is_null() {
             let bytes = self.owned.take().unwrap_or_default();
-            let chunk = Chunk { refs: AtomicUsize::new(BULK), bytes };
+            let chunk = Chunk::new(BULK, bytes);
             shared = Box::into_raw(Box::new(chunk));
             self.shared.set(shared);
             self.spare.set(BULK);
@@ -684,7 +727,10 @@ impl fmt::Debug for Text {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, eventsource_loom))]
+mod loom_tests;
+
+#[cfg(all(test, not(eventsource_loom)))]
 mod tests {
     use super::*;
     use std::collections::HashSet;

@@ -2,6 +2,8 @@
 //! outputs of every chunking.
 #![allow(dead_code)]
 
+pub mod reference;
+
 use bytes::Bytes;
 use eventsource_core::parser::{Item, Parser};
 use eventsource_core::{ErrorKind, Text};

@@ -1,0 +1,10 @@
+//! The parser against the reference parser, under random chunkings and limits: see
+//! `parser_diff` in `core/tests/fuzz_checks/mod.rs`.
+#![no_main]
+
+#[path = "../../core/tests/fuzz_checks/mod.rs"]
+mod fuzz_checks;
+#[path = "../../core/tests/parser_util/mod.rs"]
+mod parser_util;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_checks::parser_diff(data));
