@@ -12,10 +12,6 @@ use eventsource_core::{ErrorKind, Text};
 use crate::parser_util::reference::Reference;
 use crate::parser_util::{ORIGIN, Out, Run, to_out};
 
-/// The largest `max_event_size` fuzzed: all of them (the parser clamps limits above
-/// `Parser::MAX_LIMIT`, so sums with the limit cannot overflow).
-pub const MAX_LIMIT: usize = usize::MAX;
-
 /// A small deterministic generator (xorshift64*) for the cut points an input asks for.
 pub struct Rng(u64);
 
@@ -54,16 +50,16 @@ pub fn cut<'a>(b: &'a [u8], n: usize, rng: &mut Rng) -> Vec<&'a [u8]> {
 /// The `max_event_size` that header bytes `mode` and `arg` ask for.
 pub fn limit(mode: u8, arg: u8) -> usize {
     let arg = usize::from(arg);
-    let max = match mode % 4 {
+    match mode % 4 {
         0 => 1 << 20,
         // Small: lines and events over the limit are common.
         1 => arg,
         // Around the sizes of real lines.
         2 => arg * 16,
-        // Near the top: sums with the limit must not overflow.
+        // Near the top, up to usize::MAX: sums with the limit must not overflow (the parser
+        // clamps limits above `Parser::MAX_LIMIT`).
         _ => usize::MAX - arg,
-    };
-    max.min(MAX_LIMIT)
+    }
 }
 
 /// Fuzz target `parser_diff`. The input is four header bytes and a body:
