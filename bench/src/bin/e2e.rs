@@ -88,6 +88,12 @@ fn main() {
                 only = v.split(',').map(str::to_owned).collect();
             }
             "--no-peer" => no_peer = true,
+            "--idle-one" => {
+                let mut next = || args.next().expect("--idle-one KIND K URL");
+                let (kind, k, url) = (next(), next(), next());
+                raise_fd_limit();
+                return idle_one(&kind, k.parse().expect("K"), &url);
+            }
             "--bench" => {} // passed by `cargo bench`
             f => filter = f.to_owned(),
         }
@@ -138,27 +144,52 @@ fn main() {
     if idle > 0 {
         println!("\n| idle open sources | client | RSS per source |\n|---|---|---:|");
         let url = format!("{}/stream?count=1&hold=1", server.base);
-        println!("| {idle} | ours, lean | {:.1} KiB |", idle_ours(&url, idle, lean()));
-        println!(
-            "| {idle} | ours, default (HTTP/1.1) | {:.1} KiB |",
-            idle_ours(&url, idle, Options::default())
-        );
-        println!(
-            "| {idle} | ours, default (HTTP/2 to one origin, h2c) | {:.1} KiB |",
-            idle_ours(&url, idle, Options::default().http2_prior_knowledge(true))
-        );
-        println!(
-            "| {idle} | reqwest-eventsource | {:.1} KiB |",
-            idle_reqwest_eventsource(&url, idle)
-        );
+        for (kind, label) in [
+            ("lean", "ours, lean"),
+            ("default", "ours, default (HTTP/1.1)"),
+            ("h2c", "ours, default (HTTP/2 to one origin, h2c)"),
+            ("reqwest-eventsource", "reqwest-eventsource"),
+        ] {
+            println!("| {idle} | {label} | {} KiB |", idle_in_a_fresh_process(kind, idle, &url));
+        }
         // Over TLS, through a TLS front in its own process (which holds two sockets a source:
         // half as many sources keep it under the open-files limit).
         let front = TestServer::tls_front(&server.base);
         let url = format!("{}/stream?count=1&hold=1", front.base);
         let k = idle / 2;
-        let tls = idle_ours(&url, k, lean().accept_invalid_certs(true));
-        println!("| {k} | ours, lean, HTTPS (rustls) | {tls:.1} KiB |");
+        for (kind, label) in
+            [("lean-tls", "ours, lean, HTTPS"), ("default-tls", "ours, default, HTTPS")]
+        {
+            println!("| {k} | {label} | {} KiB |", idle_in_a_fresh_process(kind, k, &url));
+        }
     }
+}
+
+/// Each idle figure comes from a process of its own: memory freed by an earlier measurement
+/// would be reused by the next, and hide its growth.
+fn idle_in_a_fresh_process(kind: &str, k: usize, url: &str) -> String {
+    let exe = std::env::current_exe().expect("own path");
+    let out = Command::new(exe)
+        .args(["--idle-one", kind, &k.to_string(), url])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("cannot run the idle measurement");
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if out.status.success() { text } else { format!("failed ({text})") }
+}
+
+/// `--idle-one KIND K URL`: prints the RSS growth per source, in KiB, of K idle sources.
+fn idle_one(kind: &str, k: usize, url: &str) {
+    let per = match kind {
+        "lean" => idle_ours(url, k, lean()),
+        "default" => idle_ours(url, k, Options::default()),
+        "h2c" => idle_ours(url, k, Options::default().http2_prior_knowledge(true)),
+        "lean-tls" => idle_ours(url, k, lean().accept_invalid_certs(true)),
+        "default-tls" => idle_ours(url, k, Options::default().accept_invalid_certs(true)),
+        "reqwest-eventsource" => idle_reqwest_eventsource(url, k),
+        other => panic!("unknown idle kind {other}"),
+    };
+    println!("{per:.1}");
 }
 
 #[derive(Clone)]

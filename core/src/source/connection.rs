@@ -237,7 +237,8 @@ impl Connection {
             return Outcome::Fail(e.with_answer(headers, kept));
         }
         log::info!(target: LOG, "{}: open", self.shared.url);
-        self.shared.set_response_headers(headers);
+        self.shared.set_response_headers(&headers);
+        drop(headers);
         // Announce the connection.
         self.opened_at = Some(Instant::now());
         self.ever_opened = true;
