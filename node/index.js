@@ -682,7 +682,8 @@ class EventSource extends EventTarget {
             await this.#dispatchAll(text, META.slice(0, words + 2), words)
           }
         }
-      } while (this.#rewake && this.#readyState !== CLOSED)
+        // (With more queued, the setImmediate below takes it; #rewake only matters without.)
+      } while (this.#rewake && !more && this.#readyState !== CLOSED)
     } finally {
       this.#draining = false
       if (more && this.#readyState !== CLOSED && !this.#blocked) setImmediate(this.#continue)
@@ -749,7 +750,6 @@ class EventSource extends EventTarget {
           pos = e
           this.#readyState = state
           const event = new ErrorEvent('error', { message, status, kind })
-          let failure
           if (state === CLOSED) {
             // Failed for good: release the native side now (the process may exit).
             this.#native.close()
@@ -757,11 +757,13 @@ class EventSource extends EventTarget {
             // A 204 (the server's "stop") or the end of a stream that is not reconnected is
             // an end, not a failure.
             const ended = (kind === 'http_status' && status === 204) || kind === 'stream_ended'
-            failure = ended ? null : new EventSourceError(message, { kind, status, cause: event })
+            const failure = ended ? null : new EventSourceError(message, { kind, status, cause: event })
             this.#failure = failure ?? undefined
+            // Before the listeners: an `onerror` that calls close() must not turn the failure
+            // into a quiet end for the loops.
+            this.#endTaps(failure)
           }
           this.dispatchEvent(event)
-          if (failure !== undefined) this.#endTaps(failure)
           break
         }
         default:

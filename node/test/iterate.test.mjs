@@ -96,6 +96,17 @@ test('a fatal error: the messages before it, then an EventSourceError', async ()
   )
 })
 
+test('an onerror that calls close() does not hide a failure from the loop', async () => {
+  const es = new EventSource(script(base, token('iterfail2'), { s1: 503, c1: 'busy' }))
+  es.onerror = () => es.close()
+  await assert.rejects(
+    (async () => {
+      for await (const e of es) assert.fail(`got ${e.data}`)
+    })(),
+    (err) => err instanceof EventSourceError && err.status === 503,
+  )
+})
+
 test('a 204 (the server\'s "stop") ends the loop normally; so does a closed source', async () => {
   const t = token('iter204')
   const es = new EventSource(script(base, t, { c1: 'retry: 20\ndata: only\n\n' }))
