@@ -405,8 +405,8 @@ class EventSource extends EventTarget {
   // Event handler attributes: type -> { fn, listener }.
   #handlers = { __proto__: null }
   #continue = () => this.#drain()
-  // True until the first event of the current task is dispatched: no checkpoint before it.
-  #fresh = true
+  // Where the next field or data starts in the text of the segment being dispatched.
+  #pos = 0
   // A drain is running (it awaits between events where runTicks is missing).
   #draining = false
   #rewake = false
@@ -649,8 +649,8 @@ class EventSource extends EventTarget {
 
   // Called on this thread by the native wake-up. Takes what is queued, a chunk at a time; after
   // DRAIN_CHUNKS chunks it yields to the event loop (setImmediate) so that timers and other I/O
-  // still run during a flood. Synchronous where runTicks exists; otherwise it awaits between
-  // events and then a wake-up that comes meanwhile is remembered (#rewake), not run alongside.
+  // still run during a flood. Synchronous where runTicks exists. Otherwise it awaits between
+  // two events, and a wake-up that comes meanwhile is remembered (#rewake), not run alongside.
   async #drain() {
     if (this.#native === undefined) return // constructor failed
     if (this.#draining) {
@@ -658,7 +658,8 @@ class EventSource extends EventTarget {
       return
     }
     this.#draining = true
-    this.#fresh = true
+    // The first event of a task needs no checkpoint: the task boundary was one.
+    let fresh = true
     let more = true
     try {
       do {
@@ -675,11 +676,22 @@ class EventSource extends EventTarget {
           const words = META[0]
           more = META[1] === 1
           if (words === 0) continue
+          const end = words + 2
+          this.#pos = 0
           if (runTicks !== undefined) {
-            this.#dispatchAll(text, META, words)
-          } else {
-            // Other sources may take() while this one awaits: keep a copy of the words.
-            await this.#dispatchAll(text, META.slice(0, words + 2), words)
+            this.#dispatch(text, META, 2, end, fresh)
+            fresh = false
+            continue
+          }
+          // One event per call, an await between two. Other sources may take() meanwhile:
+          // keep a copy of the words.
+          const meta = META.slice(0, end)
+          for (let i = 2; ; fresh = true) {
+            i = this.#dispatch(text, meta, i, end, fresh)
+            fresh = false
+            if (i >= end || this.#readyState === CLOSED) break
+            await null
+            if (this.#readyState === CLOSED) return
           }
         }
         // (With more queued, the setImmediate below takes it; #rewake only matters without.)
@@ -690,22 +702,25 @@ class EventSource extends EventTarget {
     }
   }
 
-  async #dispatchAll(text, meta, words) {
-    const end = words + 2
-    let pos = 0
-    for (let i = 2; i < end; i++) {
+  // Dispatches the events of meta[i..end), the text from #pos on. `fresh`: no checkpoint before
+  // the first event. Returns where it stopped: `end`, or (closed, or without runTicks) before
+  // the next event.
+  #dispatch(text, meta, i, end, fresh) {
+    let pos = this.#pos
+    for (; i < end; i++) {
       // close() in a listener stops the rest of the batch at once.
-      if (this.#readyState === CLOSED) return
+      if (this.#readyState === CLOSED) break
       const w = meta[i]
-      if (w >= MSG_LIMIT && w < OP_OPEN) {
-        // A field change, not an event.
-      } else if (this.#fresh) {
-        // The first event of a task: the task boundary was the checkpoint.
-        this.#fresh = false
-      } else {
-        if (runTicks !== undefined) checkpoint()
-        else await null
-        if (this.#readyState === CLOSED) return
+      if (w < MSG_LIMIT || w >= OP_OPEN) {
+        // An event (the other words are field changes).
+        if (fresh) {
+          fresh = false
+        } else if (runTicks === undefined) {
+          break // the caller awaits, then goes on
+        } else {
+          checkpoint()
+          if (this.#readyState === CLOSED) break
+        }
       }
       if (w < MSG_LIMIT) {
         const data = text.slice(pos, w)
@@ -770,6 +785,8 @@ class EventSource extends EventTarget {
           throw new Error(`eventsource-native: corrupt event stream word ${w} (a bug: please report)`)
       }
     }
+    this.#pos = pos
+    return i
   }
 
   get [Symbol.toStringTag]() {
