@@ -176,12 +176,12 @@ test('reconnect: false ends a GET source at the end of its stream; the default d
 
 test('maxReconnects gives up after that many failed attempts; retryInitial: false at once', { todo: CORE_PENDING }, async () => {
   const es = new EventSource(NEVER, { retry: 10, backoff: 1, maxReconnects: 2 })
-  const events = await record(es, { until: until((_, e) => e.readyState === 2) })
+  const events = await record(es, { until: until((_, e) => e.readyState === 2), timeout: 3000 })
   assert.ok(events.length >= 2 && events.length <= 4, JSON.stringify(events))
   assert.match(events.at(-1).message, /2/)
 
   const once = new EventSource(NEVER, { retry: 10, retryInitial: false })
-  const ev2 = await record(once, { until: until((_, e) => e.readyState === 2) })
+  const ev2 = await record(once, { until: until((_, e) => e.readyState === 2), timeout: 3000 })
   assert.deepEqual(ev2.map((e) => [e.type, e.readyState, e.kind]), [['error', 2, 'connect']])
 })
 
