@@ -33,6 +33,32 @@ export interface EventSourceInit {
   caCerts?: string
   /** Accept any TLS certificate. Dangerous; for testing only. */
   acceptInvalidCerts?: boolean
+  /**
+   * The HTTP client: `"default"` (HTTP/1.1 and HTTP/2, http/https/socks5 proxies) or `"lean"`
+   * (the built-in HTTP/1.1 client: the least memory and CPU per source; http proxies only).
+   */
+  transport?: 'default' | 'lean'
+  /** Speak HTTP/2 without TLS to `http://` URLs (h2c). Default transport only. */
+  http2PriorKnowledge?: boolean
+  /** A PEM file (path or `file:` URL) with the client certificate chain, for mutual TLS. */
+  clientCert?: string | URL
+  /** The PEM file of the client certificate's key. Default: looked for in `clientCert`'s file. */
+  clientKey?: string | URL
+  /**
+   * Whether the source reconnects. Default (`undefined`): a GET source reconnects as the spec
+   * says; a source with another method does not, so its body is never sent twice.
+   */
+  reconnect?: boolean
+  /** Consecutive failed attempts after which the source gives up; `null`/`Infinity` (default): no limit. */
+  maxReconnects?: number | null
+  /** Whether a failure of the very first connection is retried (as the spec says). Default true. */
+  retryInitial?: boolean
+  /** The `User-Agent` header; `null` sends none. Default `eventsource-native/<version>`. */
+  userAgent?: string | null
+  /** How many bytes of a fatal HTTP error's body are kept. Default 64 KiB. */
+  maxErrorBody?: number
+  /** Aborting it closes the source (an aborted signal: closed at once, no event). */
+  signal?: AbortSignal
 }
 
 /** Stable names of what went wrong, on `error` events (`event.kind`). */
@@ -49,13 +75,38 @@ export type EventSourceErrorKind =
   | 'too_many_redirects'
   | 'event_too_large'
 
-/** The `error` event: a plain `Event` with the cause attached. */
-export interface EventSourceErrorEvent extends Event {
-  /** The HTTP status, when the error has one (e.g. 500, or 200 for a wrong Content-Type). */
-  readonly code: number | undefined
+/** What `new ErrorEvent(type, init)` takes (the library makes these; tests may too). */
+export interface ErrorEventInit extends EventInit {
+  message?: string
+  kind?: EventSourceErrorKind
+  /** The HTTP status (`code` is accepted as its other name). */
+  status?: number
+  code?: number
+}
+
+/** The class of `error` events: an `Event` with the cause attached. */
+export declare class ErrorEvent extends Event {
+  constructor(type: string, init?: ErrorEventInit)
   /** What went wrong, for people. */
   readonly message: string
+  /** The HTTP status, when the error has one (e.g. 500, or 200 for a wrong Content-Type). */
+  readonly code: number | undefined
+  /** The same as `code`. */
+  readonly status: number | undefined
   readonly kind: EventSourceErrorKind
+}
+
+/** Another name for `ErrorEvent`. */
+export type EventSourceErrorEvent = ErrorEvent
+
+/** What `for await` over a source throws when the source fails for good. */
+export declare class EventSourceError extends Error {
+  constructor(message: string, options?: { kind?: EventSourceErrorKind; status?: number; cause?: unknown })
+  readonly name: 'EventSourceError'
+  readonly kind: EventSourceErrorKind | undefined
+  readonly status: number | undefined
+  /** The `error` event of the failure. */
+  readonly cause?: unknown
 }
 
 /** `addEventListener` options (as in the DOM). */
@@ -69,7 +120,7 @@ export interface EventSourceListenerOptions {
 export interface EventSourceEventMap {
   open: Event
   message: MessageEvent
-  error: EventSourceErrorEvent
+  error: ErrorEvent
 }
 
 /** A WHATWG EventSource: `globalThis.EventSource = EventSource` makes browser code work. */
@@ -91,7 +142,7 @@ export declare class EventSource extends EventTarget {
 
   onopen: ((this: EventSource, ev: Event) => any) | null
   onmessage: ((this: EventSource, ev: MessageEvent) => any) | null
-  onerror: ((this: EventSource, ev: EventSourceErrorEvent) => any) | null
+  onerror: ((this: EventSource, ev: ErrorEvent) => any) | null
 
   addEventListener<K extends keyof EventSourceEventMap>(
     type: K,
@@ -126,6 +177,13 @@ export declare class EventSource extends EventTarget {
 
   /** Stops the source: no event is dispatched afterwards, and the process may exit. */
   close(): void
+
+  /**
+   * `for await (const e of source)`: every MessageEvent (`message` and named types), in order,
+   * until the source is closed; throws an `EventSourceError` when it fails for good. `break`
+   * closes the source.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<MessageEvent>
 }
 
 /** The version of the Rust core the addon was built from. */

@@ -3,6 +3,10 @@
 //
 //     make -C node bench                      # builds, installs the peers, writes bench/RESULTS.md
 //     node bench/node/bench.mjs [--write bench/RESULTS.md] [--reps 5]
+//     node bench/node/bench.mjs --clients eventsource-native,js-ceiling --module /other/build/index.mjs
+//
+// `--module` loads eventsource-native from another checkout or build (to compare two versions
+// of the package, run once with each); `--clients` runs only the named clients.
 //
 // Each run is a fresh child process that opens one source, handles COUNT events (the listener
 // reads e.data.length so every string is materialized) and reports wall time and process CPU
@@ -20,7 +24,7 @@ const ROOT = path.resolve(HERE, '..', '..')
 // ---------------------------------------------------------------------------------------------
 // Child: one client, one stream.
 
-async function child([client, url, countStr]) {
+async function child([client, url, countStr, modulePath]) {
   const count = Number(countStr)
   let n = 0
   let bytes = 0
@@ -38,7 +42,7 @@ async function child([client, url, countStr]) {
   }
   if (client === 'eventsource-native' || client === 'eventsource') {
     // Both are drop-ins for the browser class: the same code drives them.
-    const module = client === 'eventsource' ? 'eventsource' : path.join(ROOT, 'node', 'index.mjs')
+    const module = client === 'eventsource' ? 'eventsource' : modulePath
     const { EventSource } = await import(module)
     t0 = performance.now()
     c0 = process.cpuUsage()
@@ -111,6 +115,11 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 async function main(argv) {
   const reps = argv.includes('--reps') ? Number(argv[argv.indexOf('--reps') + 1]) : 5
   const writeTo = argv.includes('--write') ? argv[argv.indexOf('--write') + 1] : undefined
+  const modulePath = argv.includes('--module')
+    ? path.resolve(argv[argv.indexOf('--module') + 1])
+    : path.join(ROOT, 'node', 'index.mjs')
+  const only = argv.includes('--clients') ? argv[argv.indexOf('--clients') + 1].split(',') : undefined
+  if (only !== undefined && writeTo !== undefined) throw new Error('--write needs every client: drop --clients')
   const server = await startServer()
   const workloads = [
     { name: 'small (16 B data)', size: 16, count: 2_000_000 },
@@ -121,13 +130,13 @@ async function main(argv) {
   try {
     for (const w of workloads) {
       const url = `${server.base}/stream?count=${w.count}&size=${w.size}`
-      const all = [...clients, 'js-ceiling']
+      const all = [...clients, 'js-ceiling'].filter((c) => only === undefined || only.includes(c))
       const runs = new Map(all.map((c) => [c, []]))
       // Round-robin, so that background load hits every client alike.
       for (let i = 0; i < reps; i++) {
         for (const client of all) {
           const arg = client === 'js-ceiling' ? String(Math.max(0, w.size - 24)) : url
-          runs.get(client).push(await runChild([client, arg, String(w.count)]))
+          runs.get(client).push(await runChild([client, arg, String(w.count), modulePath]))
         }
       }
       for (const client of all) {
@@ -154,6 +163,8 @@ async function main(argv) {
   } finally {
     server.stop()
   }
+  // A partial run prints its lines above and nothing else: the table compares every client.
+  if (only !== undefined) return
   const table = render(results, reps)
   process.stdout.write(table)
   if (writeTo) writeSection(writeTo, table)

@@ -26,7 +26,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use eventsource_core::{Batch, ErrorKind, Event, EventSource, Handler, Options, ReadyState, Text};
+use eventsource_core::{
+    Batch, ErrorKind, Event, EventSource, Handler, Options, ReadyState, Text, TransportKind,
+};
 use napi::JsString;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -38,7 +40,7 @@ const OP_TYPE: u32 = 0x8000_0001;
 const OP_ID: u32 = 0x8000_0002;
 const OP_ORIGIN: u32 = 0x8000_0003;
 const OP_OPEN: u32 = 0x8000_0004;
-/// Followed by readyState, HTTP status (0: none), kind index, message end.
+/// Followed by readyState, HTTP status (0: none), the kind name's end, the message's end.
 const OP_ERROR: u32 = 0x8000_0005;
 /// Words `meta[0]` (count of words that follow the header) and `meta[1]` (1: more queued).
 const HEADER: usize = 2;
@@ -53,26 +55,6 @@ const TEXT_BUDGET: usize = 96 << 10;
 const SEGMENT_WORDS: usize = (1 << 15) - HEADER;
 /// Queued text above which the connection stops reading until JavaScript catches up.
 const HIGH_WATER: usize = 8 << 20;
-
-/// The stable error kind names, indexed by the kind word of `OP_ERROR`.
-/// Kept in sync with `KINDS` in `index.js`.
-const KINDS: [ErrorKind; 11] = [
-    ErrorKind::InvalidUrl,
-    ErrorKind::InvalidOption,
-    ErrorKind::UnsupportedScheme,
-    ErrorKind::Connect,
-    ErrorKind::Timeout,
-    ErrorKind::Network,
-    ErrorKind::StreamEnded,
-    ErrorKind::HttpStatus,
-    ErrorKind::ContentType,
-    ErrorKind::TooManyRedirects,
-    ErrorKind::EventTooLarge,
-];
-
-fn kind_index(kind: ErrorKind) -> u32 {
-    KINDS.iter().position(|k| *k == kind).map_or(u32::MAX, |i| i as u32)
-}
 
 /// The wake-up: called with no arguments on the JS thread. Strong (keeps the loop alive),
 /// errors are not passed to it, and at most 2 calls are ever queued (they coalesce).
@@ -98,6 +80,22 @@ pub struct NativeOptions {
     pub proxy: Option<String>,
     pub ca_certs: Option<String>,
     pub accept_invalid_certs: Option<bool>,
+    /// `"default"` or `"lean"`.
+    pub transport: Option<String>,
+    pub http2_prior_knowledge: Option<bool>,
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
+    /// Absent: the core's rule (GET reconnects, other methods do not).
+    pub reconnect: Option<bool>,
+    /// Absent: no limit.
+    pub max_reconnects: Option<u32>,
+    pub retry_initial: Option<bool>,
+    /// The `User-Agent`; see `no_user_agent` for "none" (`null` in JS).
+    pub user_agent: Option<String>,
+    /// True: send no `User-Agent` (JS `userAgent: null`). napi reads `null` as absent, so
+    /// "none" needs its own field.
+    pub no_user_agent: Option<bool>,
+    pub max_error_body: Option<f64>,
 }
 
 fn millis(ms: f64) -> Duration {
@@ -151,6 +149,27 @@ impl NativeOptions {
         if let Some(v) = self.accept_invalid_certs {
             o.accept_invalid_certs = v;
         }
+        if let Some(t) = self.transport {
+            o.transport = t.parse::<TransportKind>().map_err(construction_error)?;
+        }
+        if let Some(v) = self.http2_prior_knowledge {
+            o.http2_prior_knowledge = v;
+        }
+        o.client_cert = self.client_cert.map(Into::into);
+        o.client_key = self.client_key.map(Into::into);
+        o.reconnect = self.reconnect;
+        o.max_reconnects = self.max_reconnects;
+        if let Some(v) = self.retry_initial {
+            o.retry_initial = v;
+        }
+        if self.no_user_agent == Some(true) {
+            o.user_agent = None;
+        } else if let Some(ua) = self.user_agent {
+            o.user_agent = Some(ua);
+        }
+        if let Some(n) = self.max_error_body {
+            o.max_error_body = n as usize;
+        }
         Ok(o)
     }
 }
@@ -167,7 +186,7 @@ fn text_len(ev: &Event) -> usize {
     match ev {
         Event::Open => 0,
         Event::Message(m) => m.data.len() + m.event_type.len() + m.last_event_id.len(),
-        Event::Error(e) => e.error.message().len(),
+        Event::Error(e) => e.error.kind().as_str().len() + e.error.message().len(),
     }
 }
 
@@ -229,10 +248,12 @@ impl Segment {
             }
             Event::Error(e) => {
                 let status = e.error.status().map_or(0, u32::from);
-                let kind = kind_index(e.error.kind());
-                self.words.extend_from_slice(&[OP_ERROR, e.ready_state as u32, status, kind]);
+                self.words.extend_from_slice(&[OP_ERROR, e.ready_state as u32, status]);
+                // The kind goes by name (errors are rare), so a kind added to the core
+                // reaches JavaScript without a table to keep in sync.
+                let kind_end = self.push_str(e.error.kind().as_str());
                 let end = self.push_str(e.error.message());
-                self.words.push(end);
+                self.words.extend_from_slice(&[kind_end, end]);
             }
         }
     }

@@ -1,11 +1,12 @@
 // The EventSource class against the real testserver: surface, events, reconnection, failures,
 // close(), handler attributes, options. Numbers like (§11 7) refer to the assertions in
-// the shared spec's checklist.
+// the shared spec's checklist. Runs on the transport of ES_TEST_TRANSPORT (see helpers.mjs).
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
-import { EventSource } from '../index.mjs'
-import { startServer, token, script, requestLog, record, sleep } from './helpers.mjs'
+import { EventSource as PackageEventSource, ErrorEvent, EventSourceError } from '../index.mjs'
+import * as esm from '../index.mjs'
+import { EventSource, startServer, token, script, requestLog, record, sleep } from './helpers.mjs'
 
 let server
 let base
@@ -48,12 +49,29 @@ test('surface: constants, url, withCredentials, readyState, EventTarget (§11 1,
   assert.equal(cred.readyState, 2)
 })
 
-test('CommonJS and ESM entry points give the same class', () => {
+test('CommonJS and ESM entry points give the same classes', () => {
   const require = createRequire(import.meta.url)
   const cjs = require('../index.js')
-  assert.equal(cjs.EventSource, EventSource)
-  assert.equal(cjs.default, EventSource)
+  assert.equal(cjs.EventSource, PackageEventSource)
+  assert.equal(cjs.default, PackageEventSource)
+  assert.equal(esm.default, PackageEventSource)
+  assert.equal(typeof cjs.ErrorEvent, 'function')
+  assert.equal(cjs.ErrorEvent, ErrorEvent)
+  assert.equal(cjs.EventSourceError, EventSourceError)
+  assert.deepEqual(Object.keys(esm).sort(), ['ErrorEvent', 'EventSource', 'EventSourceError', 'default', 'version'])
   assert.match(cjs.version, /^\d+\.\d+\.\d+/)
+})
+
+test('ErrorEvent: an Event with message, code, status and kind; constructible', () => {
+  const e = new ErrorEvent('error', { message: 'boom', status: 503, kind: 'http_status', cancelable: true })
+  assert.ok(e instanceof Event)
+  assert.deepEqual([e.type, e.message, e.code, e.status, e.kind, e.cancelable], ['error', 'boom', 503, 503, 'http_status', true])
+  const bare = new ErrorEvent('error')
+  assert.deepEqual([bare.message, bare.code, bare.status, bare.kind], ['', undefined, undefined, undefined])
+  assert.equal(new ErrorEvent('error', { code: 404 }).status, 404)
+  const err = new EventSourceError('failed', { kind: 'connect', cause: e })
+  assert.ok(err instanceof Error)
+  assert.deepEqual([err.name, err.message, err.kind, err.status, err.cause], ['EventSourceError', 'failed', 'connect', undefined, e])
 })
 
 test('a bad URL throws a SyntaxError DOMException (§11 3)', () => {
@@ -84,9 +102,9 @@ test('options are validated: TypeError and RangeError', () => {
   assert.throws(() => new EventSource(u, { headers: { 'Last-Event-ID': '1' } }), TypeError)
   assert.throws(() => new EventSource(u, { lastEventId: 'a\nb' }), TypeError)
   assert.throws(() => new EventSource(u, { body: 42 }), TypeError)
-  // null/undefined init and unknown keys are fine (a WebIDL dictionary).
+  // null/undefined init are fine; unknown keys are not (see options.test.mjs).
   new EventSource(u, null).close()
-  new EventSource(u, { nonsense: 1, connectTimeout: null, readTimeout: Infinity }).close()
+  new EventSource(u, { connectTimeout: null, readTimeout: Infinity }).close()
 })
 
 // ------------------------------------------------------------------------------------------
@@ -306,7 +324,11 @@ test('fatal statuses: error(2) with code, no open, no reconnect (§11 9, 10)', a
   for (const s of [204, 201, 404, 500, 503]) {
     const t = token(`status${s}`)
     const es = new EventSource(script(base, t, { s1: s, c1: 'data: x\n\n' }))
+    let seen
+    es.onerror = (e) => (seen = e)
     const events = await record(es, { until: lastIsClosedError })
+    assert.ok(seen instanceof ErrorEvent)
+    assert.equal(seen.status, s)
     assert.equal(events.length, 1, `status ${s}: ${JSON.stringify(events)}`)
     assert.equal(events[0].code, s)
     assert.equal(events[0].kind, 'http_status')
@@ -354,7 +376,12 @@ test('a non-http scheme is not a constructor error: error(2) later (§11 77)', a
 
 test('connection refused: error(0) and the source keeps trying (§11 21)', async () => {
   const es = new EventSource('http://127.0.0.1:9/', { retry: 50 })
+  const seen = []
+  es.addEventListener('error', (e) => seen.push(e))
   const events = await record(es, { until: until((ev) => ev.length === 2) })
+  assert.ok(seen[0] instanceof ErrorEvent)
+  assert.equal(seen[0].status, undefined)
+  assert.match(seen[0].message, /127\.0\.0\.1:9|connect|refused/i)
   assert.deepEqual(
     events.map((e) => [e.type, e.readyState, e.kind]),
     [

@@ -1,9 +1,32 @@
 // Test fixtures: one real testserver per test file, spawned from target/debug/testserver
-// (built if missing) with --exit-on-eof, so it dies with the test process.
+// (built if missing) with --exit-on-eof, so it dies with the test process; and the class the
+// connection tests use, which takes its transport from ES_TEST_TRANSPORT.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { EventSource as PackageEventSource } from '../index.mjs'
+
+/** `ES_TEST_TRANSPORT=lean` runs the connection tests on the lean transport. */
+export const TRANSPORT = process.env.ES_TEST_TRANSPORT || undefined
+if (TRANSPORT !== undefined && TRANSPORT !== 'default' && TRANSPORT !== 'lean') {
+  throw new Error(`ES_TEST_TRANSPORT must be "default" or "lean", got ${JSON.stringify(TRANSPORT)}`)
+}
+
+/** `init` plus the transport of ES_TEST_TRANSPORT (unless it names one itself). */
+export function withTransport(init) {
+  if (TRANSPORT === undefined || (init != null && init.transport !== undefined)) return init
+  if (init != null && typeof init !== 'object') return init // let the class reject it
+  return { ...init, transport: TRANSPORT }
+}
+
+/** The package's class, with the transport of ES_TEST_TRANSPORT. */
+export class EventSource extends PackageEventSource {
+  constructor(...args) {
+    if (args.length >= 1) args[1] = withTransport(args[1])
+    super(...args)
+  }
+}
 
 export const NODE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const ROOT = path.resolve(NODE_DIR, '..')
@@ -15,24 +38,37 @@ export function cargoBuild(...pkgs) {
   if (r.status !== 0) throw new Error(`cargo ${args.join(' ')} failed`)
 }
 
-/** Starts a testserver; resolves to { base, port, stop() }. */
-export async function startServer() {
+/**
+ * Starts a testserver; resolves to { base, port, lines, stop() }. `args` such as ['--all'] start
+ * the extra listeners: `lines` then maps each extra banner line's name to its value
+ * (`tls`, `mtls`, `http-proxy`, `socks5-proxy`, `ca-cert`, `client-cert`, `client-key`...).
+ */
+export async function startServer({ args = [] } = {}) {
   if (!existsSync(TESTSERVER)) cargoBuild('testserver')
-  const proc = spawn(TESTSERVER, ['--exit-on-eof'], { stdio: ['pipe', 'pipe', 'inherit'] })
-  const line = await new Promise((resolve, reject) => {
+  const proc = spawn(TESTSERVER, ['--exit-on-eof', ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const extra = args.some((a) => ['--tls', '--proxies', '--all'].includes(a))
+  const banner = await new Promise((resolve, reject) => {
     let buf = ''
     proc.stdout.on('data', function onData(d) {
       buf += d
-      const nl = buf.indexOf('\n')
-      if (nl >= 0) {
+      const lines = buf.split('\n')
+      const done = extra ? lines.slice(0, -1).includes('ready') : lines.length > 1
+      if (done) {
         proc.stdout.off('data', onData)
-        resolve(buf.slice(0, nl))
+        resolve(lines.slice(0, extra ? lines.indexOf('ready') : 1))
       }
     })
     proc.once('exit', (code) => reject(new Error(`testserver exited (${code}) before listening`)))
   })
-  const m = /^listening on (http:\/\/127\.0\.0\.1:(\d+))$/.exec(line.trim())
-  if (!m) throw new Error(`unexpected testserver banner: ${line}`)
+  const m = /^listening on (http:\/\/127\.0\.0\.1:(\d+))$/.exec(banner[0].trim())
+  if (!m) throw new Error(`unexpected testserver banner: ${banner[0]}`)
+  const lines = {}
+  for (const line of banner.slice(1)) {
+    // NAME WORD VALUE: split on the first two spaces (a path may contain spaces).
+    const a = line.indexOf(' ')
+    const b = line.indexOf(' ', a + 1)
+    lines[line.slice(0, a)] = line.slice(b + 1)
+  }
   proc.stdout.resume()
   // Never keep the test process alive on the server's account.
   proc.unref()
@@ -41,6 +77,7 @@ export async function startServer() {
   return {
     base: m[1],
     port: Number(m[2]),
+    lines,
     stop() {
       proc.stdin.end()
       proc.kill()

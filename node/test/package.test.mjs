@@ -29,10 +29,14 @@ test('TypeScript: the declarations reject wrong use', () => {
   try {
     writeFileSync(
       path.join(dir, 'bad.ts'),
-      `import { EventSource } from 'eventsource-native'
+      `import { EventSource, ErrorEvent } from 'eventsource-native'
 const es = new EventSource('http://x/', { retry: 'soon' })
 const n: number = es.url
 es.onerror = (e) => { const s: string = e.code }
+new EventSource('http://x/', { transport: 'fast' })
+new EventSource('http://x/', { fetch: globalThis.fetch })
+new ErrorEvent('error', { status: '500' })
+async function f() { for await (const e of es) { const id: number = e.lastEventId } }
 `,
     )
     writeFileSync(
@@ -53,7 +57,7 @@ es.onerror = (e) => { const s: string = e.code }
     const r = spawnSync(TSC, ['-p', path.join(dir, 'tsconfig.json')], { encoding: 'utf8' })
     assert.notEqual(r.status, 0)
     const errors = r.stdout.split('\n').filter((l) => /error TS/.test(l))
-    assert.equal(errors.length, 3, r.stdout)
+    assert.equal(errors.length, 7, r.stdout)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
