@@ -233,7 +233,8 @@ impl Connection {
         };
         let Response { status, reason, headers, origin, mut body } = response;
         if let Err(e) = check_response(status, &reason, &headers) {
-            let kept = read_error_body(&mut body, self.max_error_body, status).await;
+            // Boxed: an idle source's task keeps the size of its largest await point.
+            let kept = Box::pin(read_error_body(&mut body, self.max_error_body, status)).await;
             return Outcome::Fail(e.with_answer(headers, kept));
         }
         log::info!(target: LOG, "{}: open", self.shared.url);

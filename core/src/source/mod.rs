@@ -84,7 +84,8 @@ impl Shared {
     }
 
     fn set_response_headers(&self, headers: &[(String, String)]) {
-        let mut lines = String::with_capacity(headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum());
+        let mut lines =
+            String::with_capacity(headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum());
         for (n, v) in headers {
             // Names are tokens and values hold no LF (the transports refuse them).
             lines.push_str(n);

@@ -60,7 +60,8 @@ pub(crate) struct Response {
 /// gives).
 pub(crate) enum Body {
     Lean(lean::Body),
-    Http(reqwest_client::Body),
+    /// Boxed: every source's task holds a `Body`, and the lean one is the small one.
+    Http(Box<reqwest_client::Body>),
 }
 
 impl Body {

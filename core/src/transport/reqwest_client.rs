@@ -186,9 +186,12 @@ impl Client {
     /// A place for one more stream to `origin`: on the first client with room, else on a new one.
     fn slot(&self, origin: &str) -> Result<Slot, Error> {
         let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        // A server gives every connection the same limit: one learned on any client applies to
+        // the others too, so a crowd of queued requests spreads at once, not one client a round.
+        let learned = shards.iter().filter_map(|s| s.with_load(origin, |l| l.limit)).min();
         let room = |s: &Arc<Shard>| {
             s.with_load(origin, |l| {
-                let free = l.limit.is_none_or(|max| l.active < max);
+                let free = l.limit.or(learned).is_none_or(|max| l.active < max);
                 if free {
                     l.active += 1;
                 }
@@ -273,7 +276,13 @@ impl Client {
             reason: status.canonical_reason().unwrap_or("").to_owned(),
             headers,
             origin: resp.url().origin().ascii_serialization(),
-            body: super::Body::Http(Body { resp, pending: None, ended: false, _slot: slot }),
+            // Only the body is kept: the response's headers, URL and extensions go now.
+            body: super::Body::Http(Box::new(Body {
+                body: reqwest::Body::from(resp),
+                pending: None,
+                ended: false,
+                _slot: slot,
+            })),
         })
     }
 }
@@ -450,7 +459,7 @@ fn is_tls_error(e: &reqwest::Error) -> bool {
 
 /// A reqwest response body, pulled chunk by chunk.
 pub(crate) struct Body {
-    resp: reqwest::Response,
+    body: reqwest::Body,
     /// The chunk received and not yet handed to the parser.
     pending: Option<Bytes>,
     ended: bool,
@@ -469,20 +478,23 @@ impl Body {
     /// Waits for the next chunk. (Taking whatever else was ready at once, with a second poll,
     /// measured no faster: hyper's body channel wakes its connection task on every poll.)
     pub(crate) async fn fill(&mut self) -> Result<bool, Error> {
-        if self.ended {
-            return Ok(false);
-        }
-        match self.resp.chunk().await {
-            Ok(Some(b)) => {
-                self.pending = Some(b);
-                Ok(true)
+        use http_body::Body as _;
+        while !self.ended {
+            let body = &mut self.body;
+            match std::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_frame(cx)).await {
+                None => self.ended = true,
+                Some(Err(e)) => return Err(body_error(&e)),
+                // Trailers and empty frames carry no event bytes.
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) if !data.is_empty() => {
+                        self.pending = Some(data);
+                        return Ok(true);
+                    }
+                    _ => {}
+                },
             }
-            Ok(None) => {
-                self.ended = true;
-                Ok(false)
-            }
-            Err(e) => Err(body_error(&e)),
         }
+        Ok(false)
     }
 }
 
