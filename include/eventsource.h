@@ -803,6 +803,7 @@ es_status es_source_error_body(const struct es_source *src, char *buf, size_t le
  * may be calling it. When this function returns, no call of the previous callback is running
  * any more and none will start, so the previous `user_data` may be freed; it waits for calls
  * in flight to get there. `user_data` is passed to every call and never freed by the library.
+ * The callback must not unwind (C++ exceptions, `longjmp`) out of the call.
  * Returns `ES_ERR_WRONG_MODE` too if the process already installed another Rust `log` logger
  * (only possible when linking the Rust crate itself, not through the C library).
  */

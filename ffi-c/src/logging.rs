@@ -134,6 +134,7 @@ impl log::Log for CLogger {
 /// may be calling it. When this function returns, no call of the previous callback is running
 /// any more and none will start, so the previous `user_data` may be freed; it waits for calls
 /// in flight to get there. `user_data` is passed to every call and never freed by the library.
+/// The callback must not unwind (C++ exceptions, `longjmp`) out of the call.
 /// Returns `ES_ERR_WRONG_MODE` too if the process already installed another Rust `log` logger
 /// (only possible when linking the Rust crate itself, not through the C library).
 #[unsafe(no_mangle)]
