@@ -89,6 +89,11 @@ enum es_status
      * The operating system refused a resource (e.g. creating the eventfd of a pull source).
      */
     ES_ERR_IO = 8,
+    /**
+     * What was asked for does not exist: no response header of that name, no header at that
+     * index, no error body (see `es_source_response_header`).
+     */
+    ES_ERR_NOT_FOUND = 9,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -209,6 +214,47 @@ enum es_event_kind
 typedef enum es_event_kind es_event_kind;
 #else
 typedef uint32_t es_event_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Severity of a log record (the `log` crate's levels). Stable values.
+ */
+enum es_log_level
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * As `max_level`: no records.
+     */
+    ES_LOG_OFF = 0,
+    /**
+     * A source failed for good (CLOSED).
+     */
+    ES_LOG_ERROR = 1,
+    /**
+     * A connection was lost: reconnecting, with the delay and the reason.
+     */
+    ES_LOG_WARN = 2,
+    /**
+     * A connection opened.
+     */
+    ES_LOG_INFO = 3,
+    /**
+     * Connecting, closed.
+     */
+    ES_LOG_DEBUG = 4,
+    /**
+     * Everything (the core itself logs nothing at this level).
+     */
+    ES_LOG_TRACE = 5,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum es_log_level es_log_level;
+#else
+typedef uint32_t es_log_level;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -379,6 +425,14 @@ typedef struct es_event {
      */
     void *_owner;
 } es_event;
+
+/**
+ * A log callback: `level` of the record, `target` (the module that logged it, e.g.
+ * "eventsource_native"; dependencies such as "rustls" may log too), and `message`, a sentence
+ * that starts with the source's URL. Both strings are borrowed for the call only and are not
+ * NUL-terminated.
+ */
+typedef void (*es_log_callback)(void *user_data, es_log_level level, struct es_str target, struct es_str message);
 
 #ifdef __cplusplus
 extern "C" {
@@ -685,6 +739,75 @@ es_status es_source_next(struct es_source *src, struct es_event *out, int timeou
  * no-op. Its `es_str` views are invalid afterwards.
  */
 void es_event_clear(struct es_event *ev);
+
+/**
+ * The value of the response header `name` (ASCII case-insensitive, e.g. "retry-after"), from
+ * the last response this source told you about: the one that opened the connection (readable
+ * from `on_open` on, or once `es_source_next` returned the open event), or the fatal response
+ * of the last error event delivered (readable from `on_error` on, or once `es_source_next`
+ * returned that error). An error without a response (a network error, a reconnection) leaves
+ * the previous one in place. Several fields of that name: their values joined by ", " (as
+ * Fetch's `Headers.get`); `es_source_response_header_at` lists them one by one.
+ *
+ * Copies as `snprintf` does: at most `len - 1` bytes and a NUL into `buf` (nothing when `len`
+ * is 0, and then `buf` may be NULL), and sets `*len_out` (if not NULL) to the value's full
+ * length: the copy is whole when `*len_out < len`; otherwise call again with a bigger buffer.
+ * Returns `ES_OK`; `ES_ERR_NOT_FOUND` when there is no such header (or no response yet), and
+ * then neither `buf` nor `*len_out` is touched; `ES_ERR_INVALID_ARGUMENT` for a NULL `src` or
+ * `name`, invalid UTF-8 in `name`, or a NULL `buf` with `len > 0`.
+ *
+ * Threads: any thread, any time, also from inside the source's callbacks (inside `on_open` /
+ * `on_error` it describes that very event's response). The copy is taken under a lock, so it
+ * is never torn; from another thread it reflects whatever event was delivered last.
+ */
+es_status es_source_response_header(const struct es_source *src, const char *name, char *buf, size_t len, size_t *len_out);
+
+/**
+ * The header field at `index` (0, 1, ...) of the same response as
+ * `es_source_response_header`, in the order received: its name (lowercase) into `name_buf`
+ * and its value into `value_buf`, each copied as `es_source_response_header` copies (either
+ * buffer may be NULL with length 0; either `*_len_out` may be NULL). Returns `ES_OK`, or
+ * `ES_ERR_NOT_FOUND` once `index` is past the last field (nothing is written), so
+ * `for (i = 0; es_source_response_header_at(src, i, ...) == ES_OK; i++)` lists them all.
+ * The list can change between two calls when another event is delivered meanwhile (in
+ * callback mode, call it from inside the callback to read one response). Same threads and
+ * errors as `es_source_response_header`.
+ */
+es_status es_source_response_header_at(const struct es_source *src, size_t index, char *name_buf, size_t name_len, size_t *name_len_out, char *value_buf, size_t value_len, size_t *value_len_out);
+
+/**
+ * The start of the body of the fatal response of the last error event delivered (at most
+ * `es_options_set_max_error_body` bytes, 64 KiB by default): the server's own explanation,
+ * e.g. an API's JSON error. Bytes as received (not necessarily text; may contain NUL), copied
+ * as `es_source_response_header` copies (`*len_out` is the kept body's full length; a body
+ * may be empty). Returns `ES_ERR_NOT_FOUND` when no error about a response was delivered (a
+ * source that failed on a network error, or has not failed). Same threads and errors as
+ * `es_source_response_header`: inside `on_error`, or after `es_source_next` returned the
+ * error, it is that error's body.
+ */
+es_status es_source_error_body(const struct es_source *src, char *buf, size_t len, size_t *len_out);
+
+/**
+ * Sends the library's log records to `callback` (NULL: logging off, the default), for records
+ * of `max_level` and more severe: one of `es_log_level` (`ES_LOG_DEBUG` gives everything the
+ * core logs: connecting and closed at DEBUG, open at INFO, reconnecting with the delay and
+ * the reason at WARN, failed at ERROR). Taken as a `uint32_t` so any value can be checked:
+ * another value → `ES_ERR_INVALID_ARGUMENT`. Replaces the previous callback.
+ *
+ * Threads: the callback runs on the thread that makes the record: the library's runtime
+ * threads (connecting, open, reconnecting, failed) and your own threads inside
+ * `es_source_close` / `es_source_free` (closed); calls may overlap on several threads, so it
+ * must be thread-safe. Keep it short (it holds up the connection that logged) and let it only
+ * record the message: records its own `es_` calls make on that thread are dropped, and it must
+ * not call `es_set_log_callback` (that returns `ES_ERR_WRONG_MODE`) nor wait for a thread that
+ * may be calling it. When this function returns, no call of the previous callback is running
+ * any more and none will start, so the previous `user_data` may be freed; it waits for calls
+ * in flight to get there. `user_data` is passed to every call and never freed by the library.
+ * The callback must not unwind (C++ exceptions, `longjmp`) out of the call.
+ * Returns `ES_ERR_WRONG_MODE` too if the process already installed another Rust `log` logger
+ * (only possible when linking the Rust crate itself, not through the C library).
+ */
+es_status es_set_log_callback(es_log_callback callback, void *user_data, uint32_t max_level);
 
 #ifdef __cplusplus
 }  // extern "C"

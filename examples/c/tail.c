@@ -41,7 +41,6 @@ static void put(buf *b, const char *s, size_t n) {
     b->n += n;
 }
 static void puts_(buf *b, const char *s) { put(b, s, strlen(s)); }
-static void put_str(buf *b, es_str s) { put(b, s.ptr, s.len); }
 
 /* JSON string literal: UTF-8 kept as is, controls escaped (as the Rust tail does). */
 static void put_json(buf *b, es_str s) {
@@ -69,6 +68,30 @@ static void put_json(buf *b, es_str s) {
     put(b, "\"", 1);
 }
 
+/* Text for a terminal, as the Rust tail's escape(): a backslash, LF, CR and tab as \\ \n \r \t,
+ * and every other control character (C0, DEL, and C1 = U+0080..U+009F, in UTF-8 C2 80..C2 9F)
+ * as \u{HEX}, so a stream cannot drive the terminal. The input is UTF-8 (the library's). */
+static void put_escaped(buf *b, es_str s) {
+    char esc[16];
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        unsigned cp = 0x100; /* not a control character */
+        if (c == '\\') puts_(b, "\\\\");
+        else if (c == '\n') puts_(b, "\\n");
+        else if (c == '\r') puts_(b, "\\r");
+        else if (c == '\t') puts_(b, "\\t");
+        else if (c < 0x20 || c == 0x7f) cp = c;
+        else if (c == 0xc2 && i + 1 < s.len && (unsigned char)s.ptr[i + 1] >= 0x80 &&
+                 (unsigned char)s.ptr[i + 1] <= 0x9f)
+            cp = (unsigned char)s.ptr[++i];
+        else put(b, (const char *)&c, 1);
+        if (cp != 0x100) {
+            snprintf(esc, sizeof esc, "\\u{%x}", cp);
+            puts_(b, esc);
+        }
+    }
+}
+
 static void format_event(buf *b, const es_event *ev, int json) {
     char num[64];
     if (ev->kind == ES_EVENT_OPEN) {
@@ -86,19 +109,13 @@ static void format_event(buf *b, const es_event *ev, int json) {
             put_json(b, m->origin);
             puts_(b, ",\"readyState\":1}");
         } else {
-            put_str(b, m->type);
+            put_escaped(b, m->type);
             if (m->last_event_id.len) {
                 puts_(b, " #");
-                put_str(b, m->last_event_id);
+                put_escaped(b, m->last_event_id);
             }
             puts_(b, ": ");
-            for (size_t i = 0; i < m->data.len; i++) {
-                char c = m->data.ptr[i];
-                if (c == '\\') puts_(b, "\\\\");
-                else if (c == '\n') puts_(b, "\\n");
-                else if (c == '\r') puts_(b, "\\r");
-                else put(b, &c, 1);
-            }
+            put_escaped(b, m->data);
         }
     } else if (ev->kind == ES_EVENT_ERROR) {
         const es_error *e = &ev->error;
@@ -111,7 +128,7 @@ static void format_event(buf *b, const es_event *ev, int json) {
             puts_(b, num);
         } else {
             puts_(b, "error: ");
-            put_str(b, e->message);
+            put_escaped(b, e->message);
             if (e->status) {
                 snprintf(num, sizeof num, " (HTTP %u)", (unsigned)e->status);
                 puts_(b, num);
@@ -265,9 +282,14 @@ static int run(es_source *src, const args *a) {
         es_event ev = {0};
         es_status st;
         while (code < 0 && (st = es_source_next(src, &ev, 0)) == ES_OK) {
-            int skip = ev.kind == ES_EVENT_MESSAGE && !listened(a, ev.message.type);
+            /* A message named `error` reaches the error listener, as in a browser: it is printed,
+             * and counted only when its type is listened to as well. */
+            int counted = ev.kind == ES_EVENT_MESSAGE && listened(a, ev.message.type);
+            int named_error = ev.kind == ES_EVENT_MESSAGE && ev.message.type.len == 5 &&
+                              memcmp(ev.message.type.ptr, "error", 5) == 0;
+            int skip = ev.kind == ES_EVENT_MESSAGE && !counted && !named_error;
             if (!skip) {
-                if (ev.kind == ES_EVENT_MESSAGE) messages++;
+                if (counted) messages++;
                 line.n = 0;
                 format_event(&line, &ev, a->json);
                 if (!write_all(line.p, line.n)) code = 0; /* stdout closed (| head) */

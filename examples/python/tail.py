@@ -65,8 +65,18 @@ def _json(obj: dict[str, object]) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-def _escape(data: str) -> str:
-    return data.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Every other control character (C0, DEL, C1) as \u{hex}, so a stream cannot drive the terminal.
+_ESCAPES.update(
+    {chr(c): f"\\u{{{c:x}}}" for c in [*range(0x20), *range(0x7F, 0xA0)] if chr(c) not in _ESCAPES}
+)
+_TO_ESCAPE = str.maketrans(_ESCAPES)
+
+
+def _escape(text: str) -> str:
+    """Text for a terminal, as the Rust tail's escape(): a backslash, LF, CR and tab as
+    ``\\ \\n \\r \\t``, every other control character as ``\\u{hex}``."""
+    return text.translate(_TO_ESCAPE)
 
 
 def format_event(ev: Union[Event, MessageEvent, ErrorEvent], as_json: bool) -> str:
@@ -82,8 +92,8 @@ def format_event(ev: Union[Event, MessageEvent, ErrorEvent], as_json: bool) -> s
                     "readyState": 1,
                 }
             )
-        tag = f" #{ev.last_event_id}" if ev.last_event_id else ""
-        return f"{ev.type}{tag}: {_escape(ev.data)}"
+        tag = f" #{_escape(ev.last_event_id)}" if ev.last_event_id else ""
+        return f"{_escape(ev.type)}{tag}: {_escape(ev.data)}"
     if isinstance(ev, ErrorEvent):
         if as_json:
             return _json(
@@ -96,7 +106,7 @@ def format_event(ev: Union[Event, MessageEvent, ErrorEvent], as_json: bool) -> s
             )
         http = f" (HTTP {ev.status})" if ev.status is not None else ""
         then = "closed" if ev.ready_state == EventSource.CLOSED else "reconnecting"
-        return f"error: {ev.message}{http}, {then}"
+        return f"error: {_escape(ev.message)}{http}, {then}"
     return _json({"kind": "open", "readyState": 1}) if as_json else "open"
 
 
@@ -124,8 +134,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"tail: {e}", file=sys.stderr)
         return 64
 
-    def show(ev: Union[Event, ErrorEvent]) -> None:
-        write_line(format_event(ev, args.json))
+    def show(ev: Union[Event, ErrorEvent, MessageEvent]) -> None:
+        # A message named `error` reaches the error listener too, as in a browser: the loop
+        # below prints it.
+        if not isinstance(ev, MessageEvent):
+            write_line(format_event(ev, args.json))
 
     es.onopen = show
     es.onerror = show
@@ -133,9 +146,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         with es:
             for ev in es:  # every message event; we print the types we listen to
-                if ev.type not in types:
+                # A message named `error` is printed always, and counted only when its type is
+                # listened to as well.
+                if ev.type not in types and ev.type != "error":
                     continue
                 write_line(format_event(ev, args.json))
+                if ev.type not in types:
+                    continue
                 count += 1
                 if args.max_events is not None and count >= args.max_events:
                     # Close before leaving the loop: once iteration ends, an open source hands

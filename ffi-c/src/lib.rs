@@ -17,6 +17,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 mod options;
 mod source;
 
+// Last, so that cbindgen lists its items after the older ones in the header.
+mod logging;
+
+pub use logging::*;
 pub use options::*;
 pub use source::*;
 
@@ -57,6 +61,9 @@ pub enum es_status {
     ES_ERR_WRONG_MODE = 7,
     /// The operating system refused a resource (e.g. creating the eventfd of a pull source).
     ES_ERR_IO = 8,
+    /// What was asked for does not exist: no response header of that name, no header at that
+    /// index, no error body (see `es_source_response_header`).
+    ES_ERR_NOT_FOUND = 9,
 }
 
 thread_local! {
@@ -146,6 +153,7 @@ pub extern "C" fn es_status_str(status: u32) -> *const c_char {
         6 => c"ES_ERR_PANIC",
         7 => c"ES_ERR_WRONG_MODE",
         8 => c"ES_ERR_IO",
+        9 => c"ES_ERR_NOT_FOUND",
         _ => c"ES_UNKNOWN",
     };
     s.as_ptr()
@@ -180,7 +188,13 @@ mod tests {
 
     #[test]
     fn status_names() {
-        for (v, n) in [(0, "ES_OK"), (5, "ES_ERR_CLOSED"), (8, "ES_ERR_IO"), (99, "ES_UNKNOWN")] {
+        for (v, n) in [
+            (0, "ES_OK"),
+            (5, "ES_ERR_CLOSED"),
+            (8, "ES_ERR_IO"),
+            (9, "ES_ERR_NOT_FOUND"),
+            (99, "ES_UNKNOWN"),
+        ] {
             assert_eq!(unsafe { CStr::from_ptr(es_status_str(v)) }.to_str().unwrap(), n);
         }
     }

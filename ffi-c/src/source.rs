@@ -22,8 +22,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use eventsource_core::{
-    Batch, ErrorEvent, ErrorKind, Event, EventSource, Handler, MessageEvent, Options, ReadyState,
-    Recv,
+    Batch, Error, ErrorEvent, ErrorKind, Event, EventSource, Handler, MessageEvent, Options,
+    ReadyState, Recv,
 };
 
 use crate::{boundary, c_str, es_options, es_status, fail};
@@ -40,7 +40,7 @@ pub struct es_str {
 
 impl es_str {
     const EMPTY: es_str = es_str { ptr: c"".as_ptr(), len: 0 };
-    fn of(s: &str) -> es_str {
+    pub(crate) fn of(s: &str) -> es_str {
         es_str { ptr: s.as_ptr().cast(), len: s.len() }
     }
 }
@@ -321,7 +321,30 @@ pub(crate) struct Source {
     started: Mutex<bool>,
     started_cv: Condvar,
     pull: Option<Pull>,
+    /// The last response the caller was told about (see `es_source_response_header`).
+    seen: Mutex<Seen>,
     finalizer: Finalizer,
+}
+
+/// The last response behind an event delivered to the caller: the one that opened the
+/// connection (an `open` event) or a fatal one (an error event about a response). An error
+/// without a response (a network error) leaves it as it was.
+#[derive(Default)]
+enum Seen {
+    #[default]
+    Nothing,
+    Opened(Vec<(String, String)>),
+    Failed(Error),
+}
+
+impl Seen {
+    fn headers(&self) -> &[(String, String)] {
+        match self {
+            Seen::Nothing => &[],
+            Seen::Opened(h) => h,
+            Seen::Failed(e) => e.headers(),
+        }
+    }
 }
 
 // SAFETY: user_data is an opaque pointer handed back to the caller's callbacks, which the
@@ -346,6 +369,21 @@ impl Source {
         if let Some(p) = &self.pull {
             lock(&p.local).clear();
             signal(&p.fd);
+        }
+    }
+
+    /// Records what an event about to be handed to the caller says about the response.
+    fn saw(&self, ev: &Event) {
+        match ev {
+            Event::Open => {
+                if let Some(c) = self.core() {
+                    *lock(&self.seen) = Seen::Opened(c.es.response_headers());
+                }
+            }
+            Event::Error(e) if e.error.body().is_some() => {
+                *lock(&self.seen) = Seen::Failed(e.error.clone());
+            }
+            _ => {}
         }
     }
 
@@ -409,6 +447,7 @@ impl Handler for CHandler {
             if src.closed.load(Ordering::Acquire) {
                 break;
             }
+            src.saw(&ev);
             // SAFETY: the caller's callbacks, with its user_data and borrowed views that live
             // until the end of the call; `src` keeps the handle alive even if the callback
             // frees it.
@@ -500,6 +539,7 @@ pub unsafe extern "C" fn es_source_new(
             started: Mutex::new(false),
             started_cv: Condvar::new(),
             pull,
+            seen: Mutex::default(),
             finalizer,
         });
         let made = match cbs {
@@ -725,6 +765,7 @@ pub unsafe extern "C" fn es_source_next(
             return closed();
         }
         p.delivered.store(ev.ready_state() as u8, Ordering::Release);
+        s.saw(&ev);
         let owned = Box::new(ev);
         let (kind, message, error) = match &*owned {
             Event::Open => (es_event_kind::ES_EVENT_OPEN, es_message::EMPTY, es_error::EMPTY),
@@ -759,5 +800,189 @@ pub unsafe extern "C" fn es_event_clear(ev: *mut es_event) {
         ev.ready_state = es_ready_state::ES_CONNECTING;
         ev.message = es_message::EMPTY;
         ev.error = es_error::EMPTY;
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The last response: its header fields and the body of a fatal one, copied into caller buffers
+// (so nothing the library owns is lent out, and any thread may ask at any time).
+
+/// Copies `bytes` into `buf` as `snprintf` does: at most `len - 1` bytes and a terminating NUL
+/// (nothing when `len` is 0); `*len_out` (if not NULL) gets the full length.
+unsafe fn copy_out(
+    what: &str,
+    bytes: &[u8],
+    buf: *mut c_char,
+    len: usize,
+    len_out: *mut usize,
+) -> es_status {
+    if buf.is_null() && len > 0 {
+        return fail(
+            es_status::ES_ERR_INVALID_ARGUMENT,
+            format!("{what}: buf is NULL but len is {len} (pass len 0 to ask for the length)"),
+        );
+    }
+    if len > 0 {
+        let n = bytes.len().min(len - 1);
+        // SAFETY: `buf` has room for `len` bytes (caller's contract) and n + 1 <= len; the
+        // source is our own memory, which cannot overlap the caller's buffer.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), n);
+            *buf.add(n) = 0;
+        }
+    }
+    if !len_out.is_null() {
+        // SAFETY: non-NULL, caller's writable size_t.
+        unsafe { *len_out = bytes.len() };
+    }
+    es_status::ES_OK
+}
+
+/// The value of the response header `name` (ASCII case-insensitive, e.g. "retry-after"), from
+/// the last response this source told you about: the one that opened the connection (readable
+/// from `on_open` on, or once `es_source_next` returned the open event), or the fatal response
+/// of the last error event delivered (readable from `on_error` on, or once `es_source_next`
+/// returned that error). An error without a response (a network error, a reconnection) leaves
+/// the previous one in place. Several fields of that name: their values joined by ", " (as
+/// Fetch's `Headers.get`); `es_source_response_header_at` lists them one by one.
+///
+/// Copies as `snprintf` does: at most `len - 1` bytes and a NUL into `buf` (nothing when `len`
+/// is 0, and then `buf` may be NULL), and sets `*len_out` (if not NULL) to the value's full
+/// length: the copy is whole when `*len_out < len`; otherwise call again with a bigger buffer.
+/// Returns `ES_OK`; `ES_ERR_NOT_FOUND` when there is no such header (or no response yet), and
+/// then neither `buf` nor `*len_out` is touched; `ES_ERR_INVALID_ARGUMENT` for a NULL `src` or
+/// `name`, invalid UTF-8 in `name`, or a NULL `buf` with `len > 0`.
+///
+/// Threads: any thread, any time, also from inside the source's callbacks (inside `on_open` /
+/// `on_error` it describes that very event's response). The copy is taken under a lock, so it
+/// is never torn; from another thread it reflects whatever event was delivered last.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn es_source_response_header(
+    src: *const es_source,
+    name: *const c_char,
+    buf: *mut c_char,
+    len: usize,
+    len_out: *mut usize,
+) -> es_status {
+    const F: &str = "es_source_response_header";
+    boundary(F, es_status::ES_ERR_PANIC, || {
+        let Some(s) = (unsafe { source(src) }) else {
+            return fail(es_status::ES_ERR_INVALID_ARGUMENT, format!("{F}: src is NULL"));
+        };
+        let name = match unsafe {
+            c_str(name, "es_source_response_header: name", es_status::ES_ERR_INVALID_ARGUMENT)
+        } {
+            Ok(n) => n,
+            Err(st) => return st,
+        };
+        if buf.is_null() && len > 0 {
+            return fail(
+                es_status::ES_ERR_INVALID_ARGUMENT,
+                format!("{F}: buf is NULL but len is {len}"),
+            );
+        }
+        let seen = lock(&s.seen);
+        let mut values = seen.headers().iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
+        let Some((_, first)) = values.next() else {
+            return fail(es_status::ES_ERR_NOT_FOUND, format!("{F}: no header {name:?}"));
+        };
+        let rest: Vec<&str> = values.map(|(_, v)| v.as_str()).collect();
+        if rest.is_empty() {
+            return unsafe { copy_out(F, first.as_bytes(), buf, len, len_out) };
+        }
+        let joined = std::iter::once(first.as_str()).chain(rest).collect::<Vec<_>>().join(", ");
+        unsafe { copy_out(F, joined.as_bytes(), buf, len, len_out) }
+    })
+}
+
+/// The header field at `index` (0, 1, ...) of the same response as
+/// `es_source_response_header`, in the order received: its name (lowercase) into `name_buf`
+/// and its value into `value_buf`, each copied as `es_source_response_header` copies (either
+/// buffer may be NULL with length 0; either `*_len_out` may be NULL). Returns `ES_OK`, or
+/// `ES_ERR_NOT_FOUND` once `index` is past the last field (nothing is written), so
+/// `for (i = 0; es_source_response_header_at(src, i, ...) == ES_OK; i++)` lists them all.
+/// The list can change between two calls when another event is delivered meanwhile (in
+/// callback mode, call it from inside the callback to read one response). Same threads and
+/// errors as `es_source_response_header`.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn es_source_response_header_at(
+    src: *const es_source,
+    index: usize,
+    name_buf: *mut c_char,
+    name_len: usize,
+    name_len_out: *mut usize,
+    value_buf: *mut c_char,
+    value_len: usize,
+    value_len_out: *mut usize,
+) -> es_status {
+    const F: &str = "es_source_response_header_at";
+    boundary(F, es_status::ES_ERR_PANIC, || {
+        let Some(s) = (unsafe { source(src) }) else {
+            return fail(es_status::ES_ERR_INVALID_ARGUMENT, format!("{F}: src is NULL"));
+        };
+        for (what, buf, len) in
+            [("name_buf", name_buf, name_len), ("value_buf", value_buf, value_len)]
+        {
+            if buf.is_null() && len > 0 {
+                return fail(
+                    es_status::ES_ERR_INVALID_ARGUMENT,
+                    format!("{F}: {what} is NULL but its length is {len}"),
+                );
+            }
+        }
+        let seen = lock(&s.seen);
+        let Some((name, value)) = seen.headers().get(index) else {
+            return fail(
+                es_status::ES_ERR_NOT_FOUND,
+                format!("{F}: no header at index {index} ({} in all)", seen.headers().len()),
+            );
+        };
+        // Both buffers were checked above: neither copy can fail, so nothing is half written.
+        unsafe {
+            copy_out(F, name.as_bytes(), name_buf, name_len, name_len_out);
+            copy_out(F, value.as_bytes(), value_buf, value_len, value_len_out)
+        }
+    })
+}
+
+/// The start of the body of the fatal response of the last error event delivered (at most
+/// `es_options_set_max_error_body` bytes, 64 KiB by default): the server's own explanation,
+/// e.g. an API's JSON error. Bytes as received (not necessarily text; may contain NUL), copied
+/// as `es_source_response_header` copies (`*len_out` is the kept body's full length; a body
+/// may be empty). Returns `ES_ERR_NOT_FOUND` when no error about a response was delivered (a
+/// source that failed on a network error, or has not failed). Same threads and errors as
+/// `es_source_response_header`: inside `on_error`, or after `es_source_next` returned the
+/// error, it is that error's body.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn es_source_error_body(
+    src: *const es_source,
+    buf: *mut c_char,
+    len: usize,
+    len_out: *mut usize,
+) -> es_status {
+    const F: &str = "es_source_error_body";
+    boundary(F, es_status::ES_ERR_PANIC, || {
+        let Some(s) = (unsafe { source(src) }) else {
+            return fail(es_status::ES_ERR_INVALID_ARGUMENT, format!("{F}: src is NULL"));
+        };
+        if buf.is_null() && len > 0 {
+            return fail(
+                es_status::ES_ERR_INVALID_ARGUMENT,
+                format!("{F}: buf is NULL but len is {len}"),
+            );
+        }
+        let seen = lock(&s.seen);
+        let body = match &*seen {
+            Seen::Failed(e) => e.body(),
+            _ => None,
+        };
+        match body {
+            Some(b) => unsafe { copy_out(F, b, buf, len, len_out) },
+            None => fail(
+                es_status::ES_ERR_NOT_FOUND,
+                format!("{F}: no error about a response was delivered"),
+            ),
+        }
     })
 }

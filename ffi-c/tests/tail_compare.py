@@ -30,6 +30,11 @@ def script(*conns, **extra):
     return base + "/script?" + urllib.parse.urlencode(q, quote_via=urllib.parse.quote)
 
 
+# A message named `error`, then a type, an id and data with ESC, BEL, DEL, C1 (U+0085, U+009B),
+# U+0001 and a tab; then a backslash.
+CONTROLS = ("event: error\ndata: e\x1b[31mred\n\n"
+            "event: up\x07\nid: i\x1bd\u009b\ndata: a\tb\u0085c\x7fd\x01\ndata: two\\\n\n")
+
 CASES = [
     # (name, url factory, args)
     ("stream", lambda: base + "/stream?count=5&size=48&id=1", ["--json", "--max-events", "5"]),
@@ -50,6 +55,18 @@ CASES = [
     ("post-body-header", lambda: script("data: ok\n\n"),
      ["--json", "--method", "POST", "--body", "hi", "--header", "X-A: 1", "--max-events", "1"]),
     ("max-events-1", lambda: base + "/stream?count=100&size=10", ["--json", "--max-events", "1"]),
+    # A message named `error` is printed always, counted only when listened to; in text mode
+    # every control character (C0, DEL, C1) in type, id and data is escaped.
+    ("error-named-text",
+     lambda: script(CONTROLS + "data: m\n\n", hold1="1"),
+     ["--retry", "50", "--events", "up\x07", "--max-events", "2"]),
+    ("error-named-json", lambda: script(CONTROLS, "data: z\n\n"),
+     ["--json", "--retry", "50", "--events", "error,up\x07"]),
+    ("error-named-uncounted",
+     lambda: script("event: error\ndata: \x1b]0;title\x07\n\ndata: ok\n\n", hold1="1"),
+     ["--retry", "50", "--max-events", "1"]),
+    ("error-named-listened-text", lambda: script(CONTROLS, "data: z\n\n"),
+     ["--retry", "50", "--events", "error"]),
     ("invalid-url", lambda: "not a url", ["--json"]),
     ("bad-args", lambda: base, ["--retry", "soon"]),
 ]
@@ -62,7 +79,11 @@ JITTER = re.compile(r"reconnecting in \d+ ms")
 
 def run(binary, url, args):
     p = subprocess.run([binary, url, *args], capture_output=True, timeout=30)
-    lines = p.stdout.decode("utf-8", "replace").splitlines()
+    # Lines end at LF only (splitlines() would also cut at U+0085 and friends, which the JSON
+    # output keeps raw).
+    lines = p.stdout.decode("utf-8", "replace").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
     return p.returncode, [JITTER.sub("reconnecting in N ms", l) for l in lines]
 
 

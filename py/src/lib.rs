@@ -21,12 +21,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+mod logbridge;
 mod raw;
 
 use eventsource_core::{Event, EventSource, Options, ReadyState, Recv, Text, TransportKind};
 use pyo3::exceptions::{PyException, PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 pyo3::create_exception!(
     _native,
@@ -65,8 +67,10 @@ impl PyEvent {
 }
 
 /// The `error` event: `kind` (a stable snake_case name such as `"network"` or
-/// `"http_status"`), `message`, `status` (HTTP status or `None`) and `ready_state`
-/// (CONNECTING = 0 when the source reconnects, CLOSED = 2 when it gave up).
+/// `"http_status"`), `message`, `status` (HTTP status or `None`), `ready_state`
+/// (CONNECTING = 0 when the source reconnects, CLOSED = 2 when it gave up), and for an error
+/// about a response the server's `headers` (a `Headers` mapping) and the start of its `body`
+/// (`bytes`; `text` and `json()` read it). Without a response they are empty.
 #[pyclass(frozen, module = "eventsource_native", name = "ErrorEvent")]
 pub struct PyErrorEvent {
     #[pyo3(get, name = "type")]
@@ -79,26 +83,50 @@ pub struct PyErrorEvent {
     status: Option<u16>,
     #[pyo3(get)]
     ready_state: u8,
+    #[pyo3(get)]
+    headers: Py<PyAny>,
+    #[pyo3(get)]
+    body: Py<PyBytes>,
 }
 
 #[pymethods]
 impl PyErrorEvent {
     #[new]
-    #[pyo3(signature = (kind, message, status = None, ready_state = 2))]
+    #[pyo3(signature = (kind, message, status = None, ready_state = 2, *, headers = None, body = None))]
     fn py_new(
         py: Python<'_>,
         kind: Bound<'_, PyString>,
         message: Bound<'_, PyString>,
         status: Option<u16>,
         ready_state: u8,
-    ) -> Self {
-        PyErrorEvent {
+        headers: Option<Bound<'_, PyAny>>,
+        body: Option<&[u8]>,
+    ) -> PyResult<Self> {
+        let headers = match headers {
+            None => empty_headers(py)?,
+            Some(h) => headers_class(py)?.call1((h,))?.unbind(),
+        };
+        Ok(PyErrorEvent {
             event_type: pyo3::intern!(py, "error").clone().unbind(),
             kind: kind.unbind(),
             message: message.unbind(),
             status,
             ready_state,
-        }
+            headers,
+            body: PyBytes::new(py, body.unwrap_or_default()).unbind(),
+        })
+    }
+
+    /// `body` decoded as UTF-8 (invalid bytes replaced by U+FFFD).
+    #[getter]
+    fn text(&self, py: Python<'_>) -> String {
+        String::from_utf8_lossy(self.body.bind(py).as_bytes()).into_owned()
+    }
+
+    /// `body` parsed as JSON (`json.loads`); raises `ValueError` when it is not JSON.
+    fn json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        LOADS.import(py, "json", "loads")?.call1((self.body.bind(py),))
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
@@ -110,6 +138,29 @@ impl PyErrorEvent {
             self.ready_state
         ))
     }
+}
+
+/// `eventsource_native._headers.Headers`, the class of every `headers` value.
+fn headers_class(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static CLASS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    CLASS.import(py, "eventsource_native._headers", "Headers")
+}
+
+/// One shared empty `Headers` (it is immutable): the value for errors without a response.
+fn empty_headers(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    static EMPTY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    EMPTY
+        .get_or_try_init(py, || headers_class(py)?.call0().map(Bound::unbind))
+        .map(|h| h.clone_ref(py))
+}
+
+/// A `Headers` of these (lowercase) fields.
+fn headers_of(py: Python<'_>, fields: &[(String, String)]) -> PyResult<Py<PyAny>> {
+    if fields.is_empty() {
+        return empty_headers(py);
+    }
+    let list = PyList::new(py, fields.iter().map(|(n, v)| (n.as_str(), v.as_str())))?;
+    Ok(headers_class(py)?.call1((list,))?.unbind())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -250,6 +301,8 @@ fn convert_one(py: Python<'_>, cache: &mut StrCache, ev: Event) -> PyResult<Py<P
                 message: PyString::new(py, err.message()).unbind(),
                 status: err.status(),
                 ready_state: e.ready_state as u8,
+                headers: headers_of(py, err.headers())?,
+                body: PyBytes::new(py, err.body().unwrap_or_default()).unbind(),
             };
             Py::new(py, e)?.into_any()
         }
@@ -357,6 +410,7 @@ impl NativeSource {
                         retry_initial, user_agent, max_error_body))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
+        py: Python<'_>,
         url: &str,
         with_credentials: bool,
         headers: Vec<(String, String)>,
@@ -410,6 +464,9 @@ impl NativeSource {
             max_error_body,
             ..Options::default()
         };
+        // The logger's level may have changed since the last source: read it again here (on
+        // this thread, with the GIL), so the runtime threads never ask Python for it.
+        logbridge::refresh(py);
         let es = EventSource::with_options(url, opts).map_err(|e| core_error(&e))?;
         Ok(NativeSource {
             es,
@@ -428,6 +485,12 @@ impl NativeSource {
     #[getter]
     fn with_credentials(&self) -> bool {
         self.es.with_credentials()
+    }
+
+    /// The header fields of the response that opened the current (or last) connection, as a
+    /// `Headers`; empty before the first open.
+    fn response_headers(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        headers_of(py, &self.es.response_headers())
     }
 
     /// The live connection state (the Python layer reports the state of the last delivered event).
@@ -689,6 +752,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     raw::register(m)?;
     m.add_class::<PyEvent>()?;
     m.add_class::<PyErrorEvent>()?;
+    logbridge::install(m)?;
     m.add("CoreError", m.py().get_type::<CoreError>())?;
     m.add("VERSION", eventsource_core::VERSION)?;
     m.add("DEFAULT_USER_AGENT", Options::default().user_agent)?;

@@ -61,7 +61,8 @@ def test_constants() -> None:
 
 def test_attributes_and_message_fields(server: Any) -> None:
     t = server.token()
-    url = server.script(t, c1="id: 7\ndata: hello\ndata: world\n\n")
+    # The answer comes 300 ms late, so the source is surely still connecting when first read.
+    url = server.script(t, c1="id: 7\ndata: hello\ndata: world\n\n", delay1="300")
     es = EventSource(url)
     assert es.url == url
     assert es.with_credentials is False

@@ -11,17 +11,21 @@ One Rust core (parser, connection state machine, reconnection) with a thin Pytho
 See ``EventSource`` for iteration, asyncio and callbacks.
 """
 
+import logging as _logging
+
 from ._errors import (
     ConnectError,
     ContentTypeError,
     EventSourceError,
     EventTooLargeError,
+    ForkedError,
     HTTPStatusError,
     InvalidOptionError,
     InvalidURLError,
     TooManyRedirectsError,
     UnsupportedSchemeError,
 )
+from ._headers import Headers
 from ._native import VERSION as __version__
 from ._native import ErrorEvent, Event, MessageEvent
 from ._source import CLOSED, CONNECTING, DEFAULT_USER_AGENT, OPEN, EventSource, Listener
@@ -32,6 +36,7 @@ __all__ = [
     "Event",
     "ErrorEvent",
     "Listener",
+    "Headers",
     "CONNECTING",
     "OPEN",
     "CLOSED",
@@ -45,5 +50,10 @@ __all__ = [
     "ContentTypeError",
     "TooManyRedirectsError",
     "EventTooLargeError",
+    "ForkedError",
     "__version__",
 ]
+
+# The core's log records go to this logger (see the README, "Logging"). As a library, no output
+# of its own: without a configured handler nothing is printed.
+_logging.getLogger("eventsource_native").addHandler(_logging.NullHandler())

@@ -1,6 +1,9 @@
 """Stub of the private native module (Rust, PyO3). Use the package's public names instead."""
 
+from collections.abc import Iterable, Mapping
 from typing import Any, AsyncIterator, Awaitable, Callable, Final, Iterator, Optional, Union, final
+
+from ._headers import Headers
 
 __all__ = [
     "NativeSource",
@@ -60,7 +63,8 @@ class Event:
 
 @final
 class ErrorEvent:
-    """The ``error`` event: ``ready_state`` is CONNECTING (reconnecting) or CLOSED (gave up)."""
+    """The ``error`` event: ``ready_state`` is CONNECTING (reconnecting) or CLOSED (gave up).
+    For an error about a response, ``headers`` and ``body`` hold what the server said."""
 
     @property
     def type(self) -> str: ...
@@ -72,8 +76,23 @@ class ErrorEvent:
     def status(self) -> Optional[int]: ...
     @property
     def ready_state(self) -> int: ...
+    @property
+    def headers(self) -> Headers: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def text(self) -> str: ...
+    def json(self) -> Any:
+        """``body`` parsed as JSON (``json.loads``); ``ValueError`` if it is not."""
     def __new__(
-        cls, kind: str, message: str, status: Optional[int] = None, ready_state: int = 2
+        cls,
+        kind: str,
+        message: str,
+        status: Optional[int] = None,
+        ready_state: int = 2,
+        *,
+        headers: Union[Mapping[str, str], Iterable[tuple[str, str]], None] = None,
+        body: Optional[bytes] = None,
     ) -> ErrorEvent: ...
 
 _AnyEvent = Union[MessageEvent, Event, ErrorEvent]
@@ -115,6 +134,7 @@ class NativeSource:
     def with_credentials(self) -> bool: ...
     @property
     def live_ready_state(self) -> int: ...
+    def response_headers(self) -> Headers: ...
     def close(self) -> None: ...
     def is_finished(self) -> bool: ...
     def take(self, max: int) -> tuple[list[_AnyEvent], bool]: ...

@@ -32,6 +32,7 @@ from typing import Any, Callable, Final, Optional, Union
 
 from . import _native
 from ._errors import EventSourceError, error_from
+from ._headers import Headers
 from ._native import ErrorEvent, Event, MessageEvent
 
 __all__ = ["EventSource", "CONNECTING", "OPEN", "CLOSED", "Listener", "DEFAULT_USER_AGENT"]
@@ -338,6 +339,9 @@ class EventSource:
         except _native.CoreError as e:
             raise error_from(*e.args) from None
         self._native = native
+        # Whether the source reconnects after its stream ends (the core's rule): if not, that
+        # end is the normal end of an iteration.
+        self._reconnects = reconnect if reconnect is not None else method.upper() == "GET"
         self._loop = _running_loop()  # where callbacks run (None: the library thread)
         self._ready_state = CONNECTING
         self._observed = False  # a consumer exists: report the delivered state
@@ -362,6 +366,14 @@ class EventSource:
     @property
     def with_credentials(self) -> bool:
         return self._native.with_credentials
+
+    @property
+    def response_headers(self) -> Headers:
+        """The header fields of the response that opened the current (or last) connection: a
+        read-only mapping with case-insensitive names (see :class:`Headers`). Set before
+        ``open`` is delivered, so an ``onopen`` listener (or the loop once the first message is
+        yielded) reads them; empty before the first open."""
+        return self._native.response_headers()
 
     @property
     def ready_state(self) -> int:
@@ -598,14 +610,17 @@ class EventSource:
         fatal error, except the two normal ends, which end iteration: 204 No Content (the
         server's "stop") and a stream the server ended when the source does not reconnect
         (``reconnect=False``, or a method other than GET by default: the end of a POST stream
-        is the end of its answer)."""
+        is the end of its answer). A reconnecting source that gives up (``max_reconnects``)
+        raises, whatever ended its last stream."""
         self._deliver_locked(ev)
         if ev.__class__ is MessageEvent:
             return True
         if ev.__class__ is ErrorEvent and ev.ready_state == CLOSED and not self._closed:
-            if (ev.kind == "http_status" and ev.status == 204) or ev.kind == "stream_ended":
+            if (ev.kind == "http_status" and ev.status == 204) or (
+                ev.kind == "stream_ended" and not self._reconnects
+            ):
                 raise _Stop
-            raise error_from(ev.kind, ev.message, ev.status)
+            raise error_from(ev.kind, ev.message, ev.status, ev.headers, ev.body)
         return False
 
     def __iter__(self) -> Iterator[MessageEvent]:
