@@ -30,7 +30,7 @@ timed() {
     local t0=${EPOCHREALTIME/./} rc=0
     "$@" || rc=$?
     local us=$((${EPOCHREALTIME/./} - t0))
-    printf '    time: %s: %d.%d s\n' "$name" $((us / 1000000)) $((us / 100000 % 10)) >&3
+    printf '    time: %s: %d.%02d s\n' "$name" $((us / 1000000)) $((us / 10000 % 100)) >&3
     return $rc
 }
 mb() { echo "$(($(stat -c %s "$1") / 1000)) kB"; }
@@ -39,8 +39,10 @@ one() { # the single file matching a glob, or fail
     [ "${#f[@]}" = 1 ] && [ -e "${f[0]}" ] || { echo "expected one file: $*" >&2; return 1; }
     echo "${f[0]}"
 }
+# (No `cmd | grep -q` under pipefail: grep's early exit can fail cmd with SIGPIPE.)
 stripped() { # an ELF file with neither a symbol table nor debug info
-    ! readelf -S --wide "$1" | grep -qE ' \.(symtab|debug_[a-z]+) '
+    local sections
+    sections=$(readelf -S --wide "$1") && ! grep -qE ' \.(symtab|debug_[a-z]+) ' <<<"$sections"
 }
 glibc_floor() { objdump -T "$1" | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -1; }
 
@@ -94,7 +96,10 @@ check "tarball layout: lib/libeventsource.so.$version, .so.$major and .so links,
 soname() { readelf -d "$so" | grep -F "Library soname: [libeventsource.so.$major]"; }
 check "readelf -d: SONAME libeventsource.so.$major" soname
 check "libeventsource.so is stripped" stripped "$so"
-a_lean() { ! readelf -S --wide "$prefix/lib/libeventsource.a" | grep -qE ' \.(debug_[a-z]+|llvmbc) '; }
+a_lean() {
+    local sections
+    sections=$(readelf -S --wide "$prefix/lib/libeventsource.a") && ! grep -qE ' \.(debug_[a-z]+|llvmbc) ' <<<"$sections"
+}
 check "libeventsource.a has no debug info or LLVM bitcode" a_lean
 echo "    size: libeventsource.so $(mb "$so"), libeventsource.a $(mb "$prefix/lib/libeventsource.a"), tarball $(mb "$ctar"); needs glibc ≥ $(glibc_floor "$so" | cut -d_ -f2)"
 
@@ -108,8 +113,8 @@ header_std() { # the header alone, in the strictest mode of each standard it sup
 check "the header compiles as C99 -pedantic, gnu89 and C++11 -pedantic (-Werror)" header_std
 
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
-run_hello() { [ "$("$1" "$base/stream?count=5&size=8" | wc -l)" = 3 ]; }
-run_tail() { [ "$("$1" "$base/stream?count=4&size=8" --max-events 4 | grep -c '^message: ')" = 4 ]; }
+run_hello() { [ "$(timeout 30 "$1" "$base/stream?count=5&size=8" | wc -l)" = 3 ]; }
+run_tail() { [ "$(timeout 30 "$1" "$base/stream?count=4&size=8" --max-events 4 | grep -c '^message: ')" = 4 ]; }
 pc_shared() {
     norust cc -std=c11 -Wall -Wextra -Werror "$root/examples/c/hello.c" -o "$work/hello-pc" \
         $(pkg-config --cflags --libs eventsource) -Wl,-rpath,"$prefix/lib" -lpthread &&
@@ -142,7 +147,10 @@ check "CMake refuses find_package(eventsource $((major + 1)).0)" cmake_wrong_ver
 # ---------------------------------------------------------------------------------------------
 wheel=$(one "$dist"/eventsource_native-"$version"-*.whl)
 echo "# Python: $(basename "$wheel")"
-manylinux() { "$tools/auditwheel" show "$wheel" && "$tools/auditwheel" show "$wheel" | grep -q 'manylinux_2_17_x86_64'; }
+manylinux() {
+    local show
+    show=$("$tools/auditwheel" show "$wheel") && echo "$show" && grep -q '"manylinux_2_17_x86_64"' <<<"$show"
+}
 check "auditwheel show: manylinux_2_17 (manylinux2014) x86_64, abi3" manylinux
 wheel_so() {
     rm -rf "$work/wheel" && mkdir "$work/wheel" && (cd "$work/wheel" && python3 -m zipfile -e "$wheel" .) &&
@@ -160,7 +168,7 @@ py_stream() {
     local out
     out=$(cd "$work" && norust "$venv/bin/python" -c 'import eventsource_native, sys; print(eventsource_native.__file__)') &&
         [[ $out == "$venv"/* ]] &&
-        [ "$(cd "$work" && norust "$venv/bin/python" "$root/examples/python/tail.py" "$base/stream?count=4&size=8" --max-events 4 |
+        [ "$(cd "$work" && norust timeout 30 "$venv/bin/python" "$root/examples/python/tail.py" "$base/stream?count=4&size=8" --max-events 4 |
             grep -c '^message: ')" = 4 ]
 }
 check "  tail.py streams from the testserver (the package from the venv)" py_stream
@@ -186,10 +194,10 @@ check "  the prebuilt, stripped addon is what loads (nothing built)" prebuilt_us
 [ -n "$addon" ] && echo "    size: addon $(mb "$addon"), tarballs $(mb "$plat_tgz") + $(mb "$main_tgz"); needs glibc ≥ $(glibc_floor "$addon" | cut -d_ -f2)"
 node_stream() {
     cp "$root/examples/node/tail.mjs" "$proj/" &&
-        [ "$(cd "$proj" && norust node tail.mjs "$base/stream?count=4&size=8" --max-events 4 | grep -c '^message: ')" = 4 ] &&
-        [ "$(cd "$proj" && norust node -e "const { EventSource } = require('eventsource-native');
+        [ "$(cd "$proj" && norust timeout 30 node tail.mjs "$base/stream?count=4&size=8" --max-events 4 | grep -c '^message: ')" = 4 ] &&
+        [ "$(cd "$proj" && norust timeout 30 node -e "const { EventSource } = require('eventsource-native');
             const es = new EventSource('$base/stream?count=1&size=8');
-            es.onmessage = (e) => { console.log(e.data.length); es.close() }")" = 8 ]
+            es.onmessage = (e) => { console.log(JSON.parse(e.data).seq); es.close() }")" = 1 ]
 }
 check "  tail.mjs (ESM) and require() (CJS) stream from the testserver" node_stream
 no_prebuilt() { # no platform package: the install script must say so, then fail for want of cargo
