@@ -33,7 +33,7 @@ timed() {
     printf '    time: %s: %d.%02d s\n' "$name" $((us / 1000000)) $((us / 10000 % 100)) >&3
     return $rc
 }
-mb() { echo "$(($(stat -c %s "$1") / 1000)) kB"; }
+kb() { echo "$(($(stat -c %s "$1") / 1000)) kB"; }
 one() { # the single file matching a glob, or fail
     local f=("$@")
     [ "${#f[@]}" = 1 ] && [ -e "${f[0]}" ] || { echo "expected one file: $*" >&2; return 1; }
@@ -101,7 +101,7 @@ a_lean() {
     sections=$(readelf -S --wide "$prefix/lib/libeventsource.a") && ! grep -qE ' \.(debug_[a-z]+|llvmbc) ' <<<"$sections"
 }
 check "libeventsource.a has no debug info or LLVM bitcode" a_lean
-echo "    size: libeventsource.so $(mb "$so"), libeventsource.a $(mb "$prefix/lib/libeventsource.a"), tarball $(mb "$ctar"); needs glibc ≥ $(glibc_floor "$so" | cut -d_ -f2)"
+echo "    size: libeventsource.so $(kb "$so"), libeventsource.a $(kb "$prefix/lib/libeventsource.a"), tarball $(kb "$ctar"); needs glibc ≥ $(glibc_floor "$so" | cut -d_ -f2)"
 
 header_std() { # the header alone, in the strictest mode of each standard it supports
     printf '#include <eventsource.h>\nint main(void) { return (int)es_abi_version() - ES_ABI_VERSION; }\n' >"$work/h.c"
@@ -157,7 +157,7 @@ wheel_so() {
         stripped "$(one "$work"/wheel/eventsource_native/_native*.so)"
 }
 check "the extension in the wheel is stripped" wheel_so
-echo "    size: wheel $(mb "$wheel"), extension $(mb "$(one "$work"/wheel/eventsource_native/_native*.so)")"
+echo "    size: wheel $(kb "$wheel"), extension $(kb "$(one "$work"/wheel/eventsource_native/_native*.so)")"
 venv=$work/venv
 pip_install() {
     norust python3 -m venv "$venv" &&
@@ -191,7 +191,7 @@ prebuilt_used() {
             console.log(Object.keys(require.cache).find((k) => k.endsWith('.node')))")" = "$(realpath "$addon")" ]
 }
 check "  the prebuilt, stripped addon is what loads (nothing built)" prebuilt_used
-[ -n "$addon" ] && echo "    size: addon $(mb "$addon"), tarballs $(mb "$plat_tgz") + $(mb "$main_tgz"); needs glibc ≥ $(glibc_floor "$addon" | cut -d_ -f2)"
+[ -n "$addon" ] && echo "    size: addon $(kb "$addon"), tarballs $(kb "$plat_tgz") + $(kb "$main_tgz"); needs glibc ≥ $(glibc_floor "$addon" | cut -d_ -f2)"
 node_stream() {
     cp "$root/examples/node/tail.mjs" "$proj/" &&
         [ "$(cd "$proj" && norust timeout 30 node tail.mjs "$base/stream?count=4&size=8" --max-events 4 | grep -c '^message: ')" = 4 ] &&

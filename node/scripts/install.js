@@ -142,8 +142,11 @@ child.stderr.on('data', (chunk) => {
   stderrTail = (stderrTail + chunk).slice(-8000)
 })
 const seconds = () => Math.round((Date.now() - started) / 1000)
+// (A few crates compile twice, for build scripts and for the addon: the total is approximate.)
 const ticker = setInterval(() => {
-  say(`  ${String(seconds()).padStart(4)} s: ${compiled}${total ? `/${total}` : ''} crates compiled${last ? ` (last: ${last})` : ''}`)
+  const of = total && compiled < total ? ` of ~${total}` : ''
+  const then = total && compiled >= total ? ', linking' : ''
+  say(`  ${String(seconds()).padStart(4)} s: ${compiled}${of} crates compiled${last ? ` (last: ${last})` : ''}${then}`)
 }, 10_000)
 child.on('error', (err) => {
   clearInterval(ticker)
