@@ -27,7 +27,8 @@ try {
 }
 function say(msg) {
   const line = `eventsource-native: ${msg}\n`
-  fs.writeSync(tty, line)
+  // On the terminal, first clear the line npm's spinner is drawn on.
+  fs.writeSync(tty, tty === 2 ? line : `\r\x1b[K${line}`)
   if (tty !== 2 && !process.stderr.isTTY) fs.writeSync(2, line)
 }
 function die(msg) {
