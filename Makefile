@@ -10,7 +10,7 @@ export CARGO_TERM_COLOR ?= never
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: help all build test demo bench header lint fmt rust-test clean-venvs dist test-dist
+.PHONY: help all build test demo bench header lint fmt rust-test clean-venvs dist test-dist install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -51,10 +51,15 @@ dist: ## every release artifact into dist/, with SHA256SUMS (see README "Install
 	cd dist && sha256sum * > SHA256SUMS
 	@ls -l dist
 
+PREFIX ?= /usr/local
+install: ## the C library (release build), header, pkg-config and CMake files under PREFIX (DESTDIR too)
+	$(MAKE) -C ffi-c install PREFIX=$(abspath $(PREFIX))
+
 test-dist: dist ## make dist, then install each artifact with no Rust on PATH and stream through it
 	$(CARGO) build -q -p testserver
 	cd dist && sha256sum -c --quiet SHA256SUMS
-	bash packaging/test-dist.sh dist target/debug/testserver
+	rm -rf target/install-test && $(MAKE) -s -C ffi-c install-files PREFIX=$(CURDIR)/target/install-test
+	ES_INSTALLED_PREFIX=$(CURDIR)/target/install-test bash packaging/test-dist.sh dist target/debug/testserver
 
 header: ## regenerate include/eventsource.h with cbindgen
 	$(MAKE) -C ffi-c header

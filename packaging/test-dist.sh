@@ -144,6 +144,21 @@ cmake_wrong_version() {
 }
 check "CMake refuses find_package(eventsource $((major + 1)).0)" cmake_wrong_version
 
+if [ -n "${ES_INSTALLED_PREFIX:-}" ]; then # `make -C ffi-c install` with PREFIX=this: the same files
+    installed_same() {
+        diff <(cd "$prefix" && find . ! -name README.md | sort) <(cd "$ES_INSTALLED_PREFIX" && find . | sort) &&
+            for f in lib/libeventsource.so.$version include/eventsource.h; do cmp "$prefix/$f" "$ES_INSTALLED_PREFIX/$f" || return 1; done &&
+            grep -Fx "prefix=$ES_INSTALLED_PREFIX" "$ES_INSTALLED_PREFIX/lib/pkgconfig/eventsource.pc"
+    }
+    check "make install PREFIX=…: the tarball's files, and an absolute prefix in eventsource.pc" installed_same
+    pc_installed() {
+        PKG_CONFIG_PATH=$ES_INSTALLED_PREFIX/lib/pkgconfig norust cc -std=c11 "$root/examples/c/hello.c" -o "$work/hello-inst" \
+            $(PKG_CONFIG_PATH=$ES_INSTALLED_PREFIX/lib/pkgconfig pkg-config --cflags --libs eventsource) \
+            -Wl,-rpath,"$ES_INSTALLED_PREFIX/lib" -lpthread && run_hello "$work/hello-inst"
+    }
+    check "  hello.c built against it with pkg-config streams from the testserver" pc_installed
+fi
+
 # ---------------------------------------------------------------------------------------------
 wheel=$(one "$dist"/eventsource_native-"$version"-*.whl)
 echo "# Python: $(basename "$wheel")"
