@@ -174,11 +174,11 @@ wheel_so() {
 check "the extension in the wheel is stripped" wheel_so
 echo "    size: wheel $(kb "$wheel"), extension $(kb "$(one "$work"/wheel/eventsource_native/_native*.so)")"
 venv=$work/venv
+check "a new venv" timed "python3 -m venv" norust python3 -m venv "$venv"
 pip_install() {
-    norust python3 -m venv "$venv" &&
-        norust env PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/pip" install -q --no-index --only-binary :all: "$wheel"
+    norust env PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/pip" install -q --no-index --only-binary :all: "$wheel"
 }
-check "pip install the wheel into a new venv (--no-index --only-binary :all:)" timed "pip install the wheel" pip_install
+check "pip install the wheel into it (--no-index --only-binary :all:)" timed "pip install the wheel" pip_install
 py_stream() {
     local out
     out=$(cd "$work" && norust "$venv/bin/python" -c 'import eventsource_native, sys; print(eventsource_native.__file__)') &&
