@@ -8,7 +8,9 @@ TESTSERVER := target/debug/testserver
 DEMO_EVENTS ?= 5
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help all build test demo bench header lint fmt rust-test clean-venvs
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+
+.PHONY: help all build test demo bench header lint fmt rust-test clean-venvs dist test-dist install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -31,9 +33,33 @@ rust-test: ## cargo test: core (parser, integration against the testserver), tes
 	@echo "== the behaviour tests again, on the lean transport"
 	ES_TEST_TRANSPORT=lean $(CARGO) test -p eventsource-core --test client --test production
 
-test: lint rust-test ## every suite: lint, cargo test, C tests + stale header, pytest, node --test
+test: lint rust-test ## every suite: lint, cargo test, C tests + stale header, pytest, node --test, test-dist
 	$(CARGO) build -p testserver -p examples
 	@for f in $(FACES); do $(MAKE) -C $$f test || exit 1; done
+	$(MAKE) test-dist
+
+# The release artifacts. Each face's Makefile builds its own: ffi-c (the C tarball), node (the
+# npm tarballs), py (the wheel and the sdist); the core crate comes from `cargo package`, which
+# also builds it from the packed copy.
+dist: ## every release artifact into dist/, with SHA256SUMS (see README "Install")
+	rm -rf dist && mkdir -p dist
+	$(MAKE) -C ffi-c dist
+	$(MAKE) -C node dist
+	$(MAKE) -C py dist
+	$(CARGO) package -q -p eventsource-core --allow-dirty
+	cp target/package/eventsource-core-$(VERSION).crate dist/
+	cd dist && sha256sum * > SHA256SUMS
+	@ls -l dist
+
+PREFIX ?= /usr/local
+install: ## the C library (release build), header, pkg-config and CMake files under PREFIX (DESTDIR too)
+	$(MAKE) -C ffi-c install PREFIX=$(abspath $(PREFIX))
+
+test-dist: dist ## make dist, then install each artifact with no Rust on PATH and stream through it
+	$(CARGO) build -q -p testserver
+	cd dist && sha256sum -c --quiet SHA256SUMS
+	rm -rf target/install-test && $(MAKE) -s -C ffi-c install-files PREFIX=$(CURDIR)/target/install-test
+	ES_INSTALLED_PREFIX=$(CURDIR)/target/install-test bash packaging/test-dist.sh dist target/debug/testserver
 
 header: ## regenerate include/eventsource.h with cbindgen
 	$(MAKE) -C ffi-c header

@@ -10,15 +10,49 @@
 
 const path = require('node:path')
 
+// The addon: eventsource-native.node in this folder when there is one (built from source: a
+// checkout, or an install that found no prebuilt), else the prebuilt one of the optional
+// dependency for this platform (eventsource-native-linux-x64-gnu, ...; see scripts/install.js).
 function loadNative() {
-  const file = path.join(__dirname, 'eventsource-native.node')
+  const local = path.join(__dirname, 'eventsource-native.node')
+  if (require('node:fs').existsSync(local)) {
+    try {
+      return require(local)
+    } catch (err) {
+      const e = new Error(
+        `eventsource-native: cannot load the native addon ${local} (${err.message}). ` +
+          'It was built from source: reinstall the package, or run `npm rebuild eventsource-native`.',
+      )
+      e.cause = err
+      throw e
+    }
+  }
+  const { platform, arch } = process
+  let triple = `${platform}-${arch}`
+  if (platform === 'linux') {
+    // musl or glibc: /usr/bin/ldd says which (a glibc script, or musl's loader), else the
+    // process report (slower: ~40 ms).
+    let glibc
+    try {
+      glibc = !require('node:fs').readFileSync('/usr/bin/ldd', 'latin1').includes('musl')
+    } catch {
+      glibc = Boolean(process.report?.getReport?.().header?.glibcVersionRuntime)
+    }
+    triple += glibc ? '-gnu' : '-musl'
+  } else if (platform === 'win32') {
+    triple += '-msvc'
+  }
+  const prebuilt = `eventsource-native-${triple}`
   try {
-    return require(file)
+    return require(prebuilt)
   } catch (err) {
+    const missing = err.code === 'MODULE_NOT_FOUND' && err.message.includes(prebuilt)
     const e = new Error(
-      `eventsource-native: cannot load the native addon ${file} (${err.message}). ` +
-        'It is built from source at install time: reinstall the package with Rust (cargo) ' +
-        'available, or run `npm run build` in the package folder.',
+      `eventsource-native: no native addon: ${
+        missing ? `the prebuilt package ${prebuilt} is not installed` : `${prebuilt} does not load (${err.message})`
+      }, and none was built from source in ${__dirname}. Reinstall without --omit=optional ` +
+        '(or --no-optional), or with Rust (cargo) on PATH so the install script builds one ' +
+        '(`npm rebuild eventsource-native`).',
     )
     e.cause = err
     throw e

@@ -2,14 +2,17 @@
 // `npm pack` / `npm publish` helper: copies a trimmed cargo workspace (the core crate, this
 // crate, Cargo.lock and a root Cargo.toml rewritten to those two members) into rust/, so that
 // the tarball's install script can build the addon without the rest of the repository.
-// `--clean` (postpack) removes it again.
+// `--clean` (postpack) removes it again; `--out DIR` writes the workspace to DIR instead
+// (scripts/dist.js, which packs from a staging folder).
 'use strict'
 const fs = require('node:fs')
 const path = require('node:path')
 
 const pkg = path.resolve(__dirname, '..')
 const repo = path.resolve(pkg, '..')
-const dest = path.join(pkg, 'rust')
+const outAt = process.argv.indexOf('--out')
+if (outAt > 0 && !process.argv[outAt + 1]) throw new Error('prepack.js: --out needs a directory')
+const dest = outAt > 0 ? path.resolve(process.argv[outAt + 1]) : path.join(pkg, 'rust')
 
 fs.rmSync(dest, { recursive: true, force: true })
 if (process.argv.includes('--clean')) process.exit(0)
