@@ -1366,7 +1366,9 @@ static void seen_destroy(seen_rec *s) {
 static void test_error_401_json_body_and_headers(void) {
     seen_rec s;
     es_callbacks cbs = seen_callbacks(&s, "X-Request-Id");
-    char *url = answer_url(h_token(), 401, "application/json", "x-request-id: req_123", OPENAI_401, "");
+    /* The answer comes after a second, so that "nothing yet" below is checked before it. */
+    char *url = answer_url(h_token(), 401, "application/json", "x-request-id: req_123", OPENAI_401,
+                           "&delay1=1000");
     es_source *src = NULL;
     CHECK_EQ_INT(new_source(url, &cbs, &src), ES_OK);
     CHECK_EQ_INT(es_source_error_body(src, NULL, 0, NULL), ES_ERR_NOT_FOUND); /* nothing yet */
