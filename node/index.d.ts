@@ -55,7 +55,7 @@ export interface EventSourceInit {
   retryInitial?: boolean
   /** The `User-Agent` header; `null` sends none. Default `eventsource-native/<version>`. */
   userAgent?: string | null
-  /** How many bytes of a fatal HTTP error's body are kept. Default 64 KiB. */
+  /** How many bytes of a fatal HTTP error's body are kept (`ErrorEvent.body`). Default 64 KiB. */
   maxErrorBody?: number
   /** Aborting it closes the source (an aborted signal: closed at once, no event). */
   signal?: AbortSignal
@@ -74,6 +74,7 @@ export type EventSourceErrorKind =
   | 'content_type'
   | 'too_many_redirects'
   | 'event_too_large'
+  | 'forked'
 
 /** What `new ErrorEvent(type, init)` takes (the library makes these; tests may too). */
 export interface ErrorEventInit extends EventInit {
@@ -82,6 +83,10 @@ export interface ErrorEventInit extends EventInit {
   /** The HTTP status (`code` is accepted as its other name). */
   status?: number
   code?: number
+  /** The headers of the response the error is about. */
+  headers?: ConstructorParameters<typeof Headers>[0] | null
+  /** The start of that response's body. */
+  body?: string | null
 }
 
 /** The class of `error` events: an `Event` with the cause attached. */
@@ -94,6 +99,20 @@ export declare class ErrorEvent extends Event {
   /** The same as `code`. */
   readonly status: number | undefined
   readonly kind: EventSourceErrorKind
+  /**
+   * The headers of the response the error is about (`http_status`, `content_type`): a fetch
+   * `Headers` with lowercase names, e.g. `headers.get('retry-after')`. Byte strings, as fetch
+   * gives them. `null` for an error that is not about a response (connect, network, ...).
+   * Treat it as read-only.
+   */
+  readonly headers: Headers | null
+  /**
+   * The start of that response's body: at most `maxErrorBody` bytes (64 KiB by default),
+   * decoded as UTF-8 with U+FFFD for invalid bytes (so a cut inside a character shows as
+   * U+FFFD), e.g. an API's JSON error for `JSON.parse`. `''` for an empty body; `null` for an
+   * error that is not about a response.
+   */
+  readonly body: string | null
 }
 
 /** Another name for `ErrorEvent`. */
@@ -101,10 +120,23 @@ export type EventSourceErrorEvent = ErrorEvent
 
 /** What `for await` over a source throws when the source fails for good. */
 export declare class EventSourceError extends Error {
-  constructor(message: string, options?: { kind?: EventSourceErrorKind; status?: number; cause?: unknown })
+  constructor(
+    message: string,
+    options?: {
+      kind?: EventSourceErrorKind
+      status?: number
+      headers?: Headers | null
+      body?: string | null
+      cause?: unknown
+    },
+  )
   readonly name: 'EventSourceError'
   readonly kind: EventSourceErrorKind | undefined
   readonly status: number | undefined
+  /** As `ErrorEvent.headers`: the response's headers for an error about a response, else null. */
+  readonly headers: Headers | null
+  /** As `ErrorEvent.body`: the start of the response's body, else null. */
+  readonly body: string | null
   /** The `error` event of the failure. */
   readonly cause?: unknown
 }
@@ -139,6 +171,12 @@ export declare class EventSource extends EventTarget {
   readonly withCredentials: boolean
   /** The state of the last delivered event; CLOSED right after `close()`. */
   readonly readyState: 0 | 1 | 2
+  /**
+   * The headers of the response that opened the connection of the last delivered `open` (a
+   * fetch `Headers`, lowercase names; the same object until the next `open`); `null` before
+   * the first `open`. Treat it as read-only.
+   */
+  readonly responseHeaders: Headers | null
 
   onopen: ((this: EventSource, ev: Event) => any) | null
   onmessage: ((this: EventSource, ev: MessageEvent) => any) | null

@@ -9,6 +9,7 @@
 // microtask checkpoint between two events (the spec queues a task per event).
 
 const path = require('node:path')
+const util = require('node:util')
 
 // The addon: eventsource-native.node in this folder when there is one (built from source: a
 // checkout, or an install that found no prebuilt), else the prebuilt one of the optional
@@ -59,7 +60,29 @@ function loadNative() {
   }
 }
 
-const { NativeSource, nativeVersion } = loadNative()
+const { NativeSource, nativeVersion, enableLogging } = loadNative()
+
+// ---------------------------------------------------------------------------------------------
+// Logging: `NODE_DEBUG=eventsource-native` (util.debuglog's rule: a comma-separated list of
+// sections, `*` wildcards) turns on the core's records (connecting, open, reconnecting, failed,
+// closed). The native side writes them to stderr itself, in debuglog's format
+// (`EVENTSOURCE-NATIVE <pid>: LEVEL message`), from the thread that logs: a record is never
+// lost at exit and never waits for this thread. Otherwise nothing is installed and the core
+// does not even format its records.
+const SECTION = 'eventsource-native'
+
+if (util.debuglog(SECTION).enabled) enableLogging(debugPrefix())
+
+// What util.debuglog puts before a message: the section in capitals and the pid, colored as
+// debuglog colors it (when stderr is a color terminal, or FORCE_COLOR says so).
+function debugPrefix() {
+  const stderr = process.stderr
+  const depth = () => require('node:tty').WriteStream.prototype.getColorDepth.call(stderr)
+  let colors
+  if (process.env.FORCE_COLOR !== undefined) colors = depth() > 2
+  else colors = Boolean(stderr.isTTY) && (typeof stderr.getColorDepth === 'function' ? stderr.getColorDepth() > 2 : true)
+  return `${SECTION.toUpperCase()} ${util.inspect(process.pid, { colors })}: `
+}
 
 const CONNECTING = 0
 const OPEN = 1
@@ -71,6 +94,7 @@ const OP_ID = 0x80000002
 const OP_ORIGIN = 0x80000003
 const OP_OPEN = 0x80000004
 const OP_ERROR = 0x80000005
+const OP_ERROR_ANSWER = 0x80000006
 const MSG_LIMIT = 0x80000000
 
 // One word buffer for every source: take() fills it and the dispatch loop reads it before the
@@ -323,18 +347,57 @@ function camelNames(msg) {
   return msg.replace(/(?<![\w/.\\-])[a-z0-9]+(?:_[a-z0-9]+)+(?![\w/.\\-])/g, (w) => SNAKE_NAMES.get(w) ?? w)
 }
 
+// The same for the messages of error events, but only where the core names an option (they
+// may quote a URL or a server's words, which stay as they are): "(max_reconnects)",
+// "retry_initial is off", "(max_event_size); raise max_event_size".
+const EVENT_OPTION_NAMES = /\((max_reconnects|max_event_size)\)|\b(retry_initial)(?= is off)|(?<=raise )(max_event_size)\b/g
+function eventMessage(msg) {
+  if (!msg.includes('_')) return msg
+  return msg.replace(EVENT_OPTION_NAMES, (m, a, b, c) =>
+    a !== undefined ? `(${SNAKE_NAMES.get(a)})` : SNAKE_NAMES.get(b ?? c),
+  )
+}
+
+// The headers of a response, as the native side sends them (`name:value\n` lines, lowercase
+// names, values decoded as UTF-8), in a fetch `Headers`. Headers holds byte strings, as
+// fetch() gives them: a value with non-ASCII text is turned back into its UTF-8 bytes, one
+// character each (decode with `Buffer.from(v, 'latin1').toString()`).
+function toHeaders(lines) {
+  const headers = new Headers()
+  let start = 0
+  while (start < lines.length) {
+    const end = lines.indexOf('\n', start)
+    const colon = lines.indexOf(':', start)
+    const name = lines.slice(start, colon)
+    let value = lines.slice(colon + 1, end)
+    start = end + 1
+    if (/[^\x00-\x7f]/.test(value)) value = Buffer.from(value, 'utf8').toString('latin1')
+    try {
+      headers.append(name, value)
+    } catch {
+      // Unreachable: both transports refuse a response whose header names are not tokens or
+      // whose values hold NUL, CR or LF (the only ones Headers refuses). A guard, so that a
+      // header can never throw out of the dispatch loop.
+    }
+  }
+  return headers
+}
+
 // ---------------------------------------------------------------------------------------------
 // Error values
 
 /**
  * The class of `error` events: an `Event` with what went wrong. `code` and `status` are the
  * HTTP status when the error has one (`code`, as in the `eventsource` package), `kind` a
- * stable name of the cause.
+ * stable name of the cause. An error about a response (`http_status`, `content_type`) also
+ * has that response's `headers` and the start of its `body`; other errors have null there.
  */
 class ErrorEvent extends Event {
   #message
   #kind
   #status
+  #headers
+  #body
 
   constructor(type, init = undefined) {
     super(type, init)
@@ -342,6 +405,9 @@ class ErrorEvent extends Event {
     this.#message = init?.message === undefined ? '' : String(init.message)
     this.#kind = init?.kind === undefined ? undefined : String(init.kind)
     this.#status = status === undefined || status === null ? undefined : Number(status)
+    const headers = init?.headers
+    this.#headers = headers === undefined || headers === null ? null : headers instanceof Headers ? headers : new Headers(headers)
+    this.#body = init?.body === undefined || init.body === null ? null : String(init.body)
   }
 
   /** What went wrong, for people. */
@@ -359,14 +425,30 @@ class ErrorEvent extends Event {
   get kind() {
     return this.#kind
   }
+  /** The headers of the response the error is about (a fetch `Headers`), or null. */
+  get headers() {
+    return this.#headers
+  }
+  /**
+   * The start of that response's body (at most `maxErrorBody` bytes, decoded as UTF-8 with
+   * replacement), or null; `''` for an empty body.
+   */
+  get body() {
+    return this.#body
+  }
 }
 
-/** What `for await` throws when the source fails: the error event's message, kind and status. */
+/**
+ * What `for await` throws when the source fails: the error event's message, kind, status, and
+ * for an error about a response its headers and body start (else null).
+ */
 class EventSourceError extends Error {
-  constructor(message, { kind, status, cause } = {}) {
+  constructor(message, { kind, status, headers = null, body = null, cause } = {}) {
     super(message, cause === undefined ? undefined : { cause })
     this.kind = kind
     this.status = status
+    this.headers = headers
+    this.body = body
   }
 }
 Object.defineProperty(EventSourceError.prototype, 'name', {
@@ -376,7 +458,7 @@ Object.defineProperty(EventSourceError.prototype, 'name', {
 })
 
 for (const C of [ErrorEvent]) {
-  for (const name of ['message', 'code', 'status', 'kind']) {
+  for (const name of ['message', 'code', 'status', 'kind', 'headers', 'body']) {
     const d = Object.getOwnPropertyDescriptor(C.prototype, name)
     d.enumerable = true
     Object.defineProperty(C.prototype, name, d)
@@ -452,6 +534,10 @@ class EventSource extends EventTarget {
   #blocked = false
   // The EventSourceError of a fatal failure, for iterators made after it.
   #failure
+  // The headers of the response that opened the connection: as sent (null before the first
+  // open), and as a Headers once asked for.
+  #openHeaders = null
+  #responseHeaders = null
 
   /**
    * @param {string | URL} url
@@ -502,6 +588,17 @@ class EventSource extends EventTarget {
   /** The readyState of the last delivered event (CLOSED at once after close()). */
   get readyState() {
     return this.#readyState
+  }
+
+  /**
+   * The headers of the response that opened the connection of the last delivered `open` (a
+   * fetch `Headers`, the same object until the next `open`); null before the first one.
+   */
+  get responseHeaders() {
+    if (this.#responseHeaders === null && this.#openHeaders !== null) {
+      this.#responseHeaders = toHeaders(this.#openHeaders)
+    }
+    return this.#responseHeaders
   }
 
   get onopen() {
@@ -784,21 +881,39 @@ class EventSource extends EventTarget {
           pos = e
           break
         }
-        case OP_OPEN:
+        case OP_OPEN: {
+          // The headers arrive in a string of their own (the native side seals the segment),
+          // so keeping them keeps nothing else alive. Made into a Headers only when asked for.
+          const e = meta[++i]
+          this.#openHeaders = text.slice(pos, e)
+          this.#responseHeaders = null
+          pos = e
           this.#readyState = OPEN
           this.dispatchEvent(new Event('open'))
           break
-        case OP_ERROR: {
+        }
+        case OP_ERROR:
+        case OP_ERROR_ANSWER: {
           const state = meta[i + 1]
           const status = meta[i + 2] === 0 ? undefined : meta[i + 2]
           const kindEnd = meta[i + 3]
           const e = meta[i + 4]
           i += 4
           const kind = text.slice(pos, kindEnd)
-          const message = text.slice(kindEnd, e)
+          const message = eventMessage(text.slice(kindEnd, e))
           pos = e
+          let headers = null
+          let body = null
+          if (w === OP_ERROR_ANSWER) {
+            const headersEnd = meta[i + 1]
+            const bodyEnd = meta[i + 2]
+            i += 2
+            headers = toHeaders(text.slice(pos, headersEnd))
+            body = text.slice(headersEnd, bodyEnd)
+            pos = bodyEnd
+          }
           this.#readyState = state
-          const event = new ErrorEvent('error', { message, status, kind })
+          const event = new ErrorEvent('error', { message, status, kind, headers, body })
           if (state === CLOSED) {
             // Failed for good: release the native side now (the process may exit).
             this.#native.close()
@@ -806,7 +921,7 @@ class EventSource extends EventTarget {
             // A 204 (the server's "stop") or the end of a stream that is not reconnected is
             // an end, not a failure.
             const ended = (kind === 'http_status' && status === 204) || kind === 'stream_ended'
-            const failure = ended ? null : new EventSourceError(message, { kind, status, cause: event })
+            const failure = ended ? null : new EventSourceError(message, { kind, status, headers, body, cause: event })
             this.#failure = failure ?? undefined
             // Before the listeners: an `onerror` that calls close() must not turn the failure
             // into a quiet end for the loops.
@@ -837,7 +952,7 @@ for (const [name, value] of [
   Object.defineProperty(EventSource, name, desc)
   Object.defineProperty(EventSource.prototype, name, desc)
 }
-for (const name of ['url', 'withCredentials', 'readyState', 'close', ...HANDLER_TYPES.map((t) => `on${t}`)]) {
+for (const name of ['url', 'withCredentials', 'readyState', 'responseHeaders', 'close', ...HANDLER_TYPES.map((t) => `on${t}`)]) {
   const d = Object.getOwnPropertyDescriptor(EventSource.prototype, name)
   d.enumerable = true
   Object.defineProperty(EventSource.prototype, name, d)

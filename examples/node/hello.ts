@@ -11,7 +11,10 @@ const init: EventSourceInit = {
 }
 const es = new EventSource(url, init)
 
-es.onopen = () => console.log(`open (readyState ${es.readyState === EventSource.OPEN ? 'OPEN' : es.readyState})`)
+es.onopen = () => {
+  const type: string | null = es.responseHeaders?.get('content-type') ?? null
+  console.log(`open (readyState ${es.readyState === EventSource.OPEN ? 'OPEN' : es.readyState}, ${type})`)
+}
 es.onmessage = (e: MessageEvent) => {
   const data: string = e.data
   console.log(`message #${e.lastEventId}: ${data}`)
@@ -20,6 +23,9 @@ es.addEventListener('tick', (e) => console.log(`tick: ${e.data} from ${e.origin}
 es.addEventListener('error', (e: ErrorEvent) => {
   const status: number | undefined = e.status
   console.log(`error (${e.kind}${status === undefined ? '' : `, HTTP ${status}`}): ${e.message}`)
+  // An error about a response: its headers and the start of its body (else null).
+  const body: string | null = e.body
+  if (body !== null) console.log(`  the server said: ${body} (request id ${e.headers?.get('x-request-id')})`)
   if (es.readyState === es.CLOSED) console.log('closed for good')
   else es.close()
 })
@@ -34,7 +40,7 @@ export async function firstMessages(from: string, n: number): Promise<string[]> 
       if (out.length === n) break
     }
   } catch (err) {
-    if (err instanceof EventSourceError) console.log(`failed (${err.kind}, ${err.status ?? 'no status'})`)
+    if (err instanceof EventSourceError) console.log(`failed (${err.kind}, ${err.status ?? 'no status'}): ${err.body ?? ''}`)
     else throw err
   }
   return out

@@ -83,7 +83,10 @@ function parseArgs(argv) {
   return args
 }
 
-const escapeData = (s) => s.replace(/[\\\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\n' ? '\\n' : '\\r'))
+// For a terminal: a backslash, LF, CR and tab as `\\`, `\n`, `\r`, `\t`, and every other control
+// character (C0, DEL, C1) as `\u{HEX}`, so that a stream cannot drive the terminal.
+const NAMED = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' }
+const escape = (s) => s.replace(/[\\\x00-\x1f\x7f-\x9f]/g, (c) => NAMED[c] ?? `\\u{${c.charCodeAt(0).toString(16)}}`)
 
 function format(event, readyState, json) {
   if (event.type === 'open' && !(event instanceof MessageEvent)) {
@@ -97,8 +100,8 @@ function format(event, readyState, json) {
         `"readyState":${readyState}}`
       )
     }
-    const id = event.lastEventId === '' ? '' : ` #${event.lastEventId}`
-    return `${event.type}${id}: ${escapeData(event.data)}`
+    const id = event.lastEventId === '' ? '' : ` #${escape(event.lastEventId)}`
+    return `${escape(event.type)}${id}: ${escape(event.data)}`
   }
   // error
   const status = event.code === undefined ? null : event.code
@@ -106,7 +109,7 @@ function format(event, readyState, json) {
     return `{"kind":"error","readyState":${readyState},"message":${JSON.stringify(event.message ?? '')},"status":${status}}`
   }
   const http = status === null ? '' : ` (HTTP ${status})`
-  return `error: ${event.message ?? ''}${http}, ${readyState === EventSource.CLOSED ? 'closed' : 'reconnecting'}`
+  return `error: ${escape(event.message ?? '')}${http}, ${readyState === EventSource.CLOSED ? 'closed' : 'reconnecting'}`
 }
 
 const args = parseArgs(process.argv.slice(2))
@@ -127,9 +130,18 @@ function finish(code) {
   process.exitCode = code
 }
 
+const listened = new Set(args.events)
+
 function onEvent(event) {
   if (done) return
-  if (event instanceof MessageEvent) messages++
+  if (event instanceof MessageEvent) {
+    // A message named `error` reaches the error listener, as in a browser: it is printed, and
+    // counted only when its type is listened to as well (--events error). One named `open`
+    // reaches the open listener too, but is printed only when listened to.
+    const counted = listened.has(event.type)
+    if (!counted && event.type !== 'error') return
+    if (counted) messages++
+  }
   const line = format(event, es.readyState, args.json)
   process.stdout.write(`${line}\n`)
   if (event.type === 'error' && !(event instanceof MessageEvent) && es.readyState === EventSource.CLOSED) {

@@ -19,10 +19,19 @@
 //! open or connecting, so Node waits for its events; it is released on `close()` and once the
 //! source has failed and its last event was taken, so a closed source never holds the loop.
 //!
+//! What the server answered crosses only where it is needed, never per message: the headers
+//! of the response that opened a connection come with its `open`, and the headers and body
+//! start kept on an error about a response come with that `error` (both in the same string).
+//!
+//! Logging: the core logs through the `log` crate. Nothing is installed unless the wrapper
+//! calls [`enable_logging`] (`NODE_DEBUG` names the section), so by default `log`'s max level
+//! stays `Off` and the core does not even format its records.
+//!
 //! Every export is `catch_unwind`: a panic becomes a JS exception, never an abort.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::io::Write;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -39,9 +48,13 @@ use napi_derive::napi;
 const OP_TYPE: u32 = 0x8000_0001;
 const OP_ID: u32 = 0x8000_0002;
 const OP_ORIGIN: u32 = 0x8000_0003;
+/// Followed by the end of the response headers (`name:value\n` lines).
 const OP_OPEN: u32 = 0x8000_0004;
 /// Followed by readyState, HTTP status (0: none), the kind name's end, the message's end.
 const OP_ERROR: u32 = 0x8000_0005;
+/// An error about a response: as `OP_ERROR`, then the end of the response headers and the end
+/// of the body start (lossy UTF-8).
+const OP_ERROR_ANSWER: u32 = 0x8000_0006;
 /// Words `meta[0]` (count of words that follow the header) and `meta[1]` (1: more queued).
 const HEADER: usize = 2;
 /// Most words one event can take (type + id + origin changes + the message word).
@@ -181,13 +194,22 @@ struct Known {
     origin: Text,
 }
 
-/// About how many bytes an event adds to the string.
-fn text_len(ev: &Event) -> usize {
+/// About how many bytes an event adds to the string (`headers`: an open's response headers).
+fn text_len(ev: &Event, headers: &[(String, String)]) -> usize {
     match ev {
-        Event::Open => 0,
+        Event::Open => headers_len(headers),
         Event::Message(m) => m.data.len() + m.event_type.len() + m.last_event_id.len(),
-        Event::Error(e) => e.error.kind().as_str().len() + e.error.message().len(),
+        Event::Error(e) => {
+            e.error.kind().as_str().len()
+                + e.error.message().len()
+                + headers_len(e.error.headers())
+                + e.error.body().map_or(0, <[u8]>::len)
+        }
     }
+}
+
+fn headers_len(headers: &[(String, String)]) -> usize {
+    headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum()
 }
 
 /// Same string? Most often the very same bytes (a shared `Text`), so compare pointers first.
@@ -205,6 +227,9 @@ struct Segment {
     /// Whether `text` is ASCII (then it becomes a Latin-1 string: a plain copy).
     non_ascii: bool,
     words: Vec<u32>,
+    /// Holds an `open` (alone): nothing more goes in, so that the headers JS keeps until the
+    /// next open do not keep a large string alive.
+    sealed: bool,
 }
 
 impl Segment {
@@ -230,15 +255,36 @@ impl Segment {
         }
     }
 
-    fn fits(&self, ev: &Event) -> bool {
-        self.words.is_empty()
-            || (self.words.len() + MAX_WORDS_PER_EVENT <= SEGMENT_WORDS
-                && self.text.len() + text_len(ev) <= TEXT_BUDGET)
+    /// Appends `name:value\n` lines (names are tokens, values hold no LF: the transports
+    /// refuse both) and returns where they end.
+    fn push_headers(&mut self, headers: &[(String, String)]) -> u32 {
+        for (n, v) in headers {
+            self.push_str(n);
+            self.push_str(":");
+            self.push_str(v);
+            self.push_str("\n");
+        }
+        self.units
     }
 
-    fn event(&mut self, known: &mut Known, event: &Event) {
+    fn fits(&self, ev: &Event, headers: &[(String, String)]) -> bool {
+        if self.words.is_empty() {
+            return true;
+        }
+        !self.sealed
+            && !matches!(ev, Event::Open)
+            && self.words.len() + MAX_WORDS_PER_EVENT <= SEGMENT_WORDS
+            && self.text.len() + text_len(ev, headers) <= TEXT_BUDGET
+    }
+
+    /// `headers`: for `Open`, the headers of the response that opened the connection.
+    fn event(&mut self, known: &mut Known, event: &Event, headers: &[(String, String)]) {
         match event {
-            Event::Open => self.words.push(OP_OPEN),
+            Event::Open => {
+                let end = self.push_headers(headers);
+                self.words.extend_from_slice(&[OP_OPEN, end]);
+                self.sealed = true;
+            }
             Event::Message(m) => {
                 self.field(OP_TYPE, &mut known.event_type, &m.event_type);
                 self.field(OP_ID, &mut known.last_event_id, &m.last_event_id);
@@ -247,13 +293,21 @@ impl Segment {
                 self.words.push(end);
             }
             Event::Error(e) => {
-                let status = e.error.status().map_or(0, u32::from);
-                self.words.extend_from_slice(&[OP_ERROR, e.ready_state as u32, status]);
+                let error = &e.error;
+                let status = error.status().map_or(0, u32::from);
+                let body = error.body();
+                let op = if body.is_some() { OP_ERROR_ANSWER } else { OP_ERROR };
+                self.words.extend_from_slice(&[op, e.ready_state as u32, status]);
                 // The kind goes by name (errors are rare), so a kind added to the core
                 // reaches JavaScript without a table to keep in sync.
-                let kind_end = self.push_str(e.error.kind().as_str());
-                let end = self.push_str(e.error.message());
+                let kind_end = self.push_str(error.kind().as_str());
+                let end = self.push_str(error.message());
                 self.words.extend_from_slice(&[kind_end, end]);
+                if let Some(body) = body {
+                    let headers_end = self.push_headers(error.headers());
+                    let body_end = self.push_str(&String::from_utf8_lossy(body));
+                    self.words.extend_from_slice(&[headers_end, body_end]);
+                }
             }
         }
     }
@@ -295,10 +349,40 @@ impl Shared {
     }
 }
 
+/// The source, for its handler: the response headers of an `open` are read from it while that
+/// `open` is handled (before the connection can move on to another response). Set by the
+/// constructor right after the source exists; weak, so that it does not keep the source open.
+#[derive(Default)]
+struct SourceSlot {
+    source: Mutex<Option<Weak<EventSource>>>,
+    set: Condvar,
+}
+
+impl SourceSlot {
+    fn set(&self, source: &Arc<EventSource>) {
+        *lock(&self.source) = Some(Arc::downgrade(source));
+        self.set.notify_all();
+    }
+
+    /// The response headers of the connection that just opened. Waits for the constructor
+    /// to fill the slot if an `open` beat it (it does so right after the source is made).
+    fn response_headers(&self) -> Vec<(String, String)> {
+        let slot = lock(&self.source);
+        let (slot, _) = self
+            .set
+            .wait_timeout_while(slot, Duration::from_secs(5), |s| s.is_none())
+            .unwrap_or_else(|e| e.into_inner());
+        let source = slot.as_ref().and_then(Weak::upgrade);
+        drop(slot);
+        source.map(|s| s.response_headers()).unwrap_or_default()
+    }
+}
+
 /// The push-mode handler: encodes on the runtime thread.
 struct Encoder {
     shared: Arc<Shared>,
     known: Known,
+    source: Arc<SourceSlot>,
 }
 
 impl Handler for Encoder {
@@ -307,7 +391,10 @@ impl Handler for Encoder {
         let was_empty = p.segments.is_empty();
         let mut added = 0;
         for ev in events {
-            let need_new = p.segments.back().is_none_or(|seg| !seg.fits(&ev));
+            // Only an `open` carries headers: one allocation per connection, not per event.
+            let headers =
+                if matches!(ev, Event::Open) { self.source.response_headers() } else { Vec::new() };
+            let need_new = p.segments.back().is_none_or(|seg| !seg.fits(&ev, &headers));
             // The segment JS may be about to take is never appended to: only the last one,
             // and only while it is not the one being taken (take() pops under this lock).
             if need_new {
@@ -316,7 +403,7 @@ impl Handler for Encoder {
             }
             let seg = p.segments.back_mut().expect("a segment");
             let before = seg.text.len();
-            seg.event(&mut self.known, &ev);
+            seg.event(&mut self.known, &ev, &headers);
             added += seg.text.len() - before;
         }
         p.bytes += added;
@@ -354,7 +441,7 @@ impl Drop for Encoder {
 /// The native half of an `EventSource`. Private: use the `EventSource` class of the package.
 #[napi]
 pub struct NativeSource {
-    source: Option<EventSource>,
+    source: Option<Arc<EventSource>>,
     shared: Arc<Shared>,
     url: String,
     with_credentials: bool,
@@ -390,6 +477,7 @@ impl NativeSource {
         // call into JS (the wrapper has no native half then).
         let shared =
             Arc::new(Shared { pending: Mutex::new(Pending::default()), wake: Mutex::new(None) });
+        let slot = Arc::new(SourceSlot::default());
         let encoder = Encoder {
             shared: shared.clone(),
             known: Known {
@@ -397,9 +485,13 @@ impl NativeSource {
                 last_event_id: Text::new(),
                 origin: Text::new(),
             },
+            source: slot.clone(),
         };
         let source = EventSource::with_handler(&url, options.into_core()?, encoder)
             .map_err(construction_error)?;
+        let source = Arc::new(source);
+        // First, before any lock the handler may hold while it waits for this.
+        slot.set(&source);
         *lock(&shared.wake) = Some(Arc::new(wake));
         // Anything queued before the wake-up was installed would wait for a wake that never
         // comes (the queue was already non-empty): wake once now if so.
@@ -481,6 +573,7 @@ impl NativeSource {
             seg.words.clear();
             seg.units = 0;
             seg.non_ascii = false;
+            seg.sealed = false;
             let mut p = lock(&self.shared.pending);
             if p.spare.len() < 4 {
                 p.spare.push(seg);
@@ -516,4 +609,47 @@ impl NativeSource {
 #[napi(catch_unwind)]
 pub fn native_version() -> &'static str {
     eventsource_core::VERSION
+}
+
+/// The `log` target of the core's records.
+const LOG_TARGET: &str = "eventsource_native";
+
+/// Writes the core's records to stderr as `util.debuglog` does: `prefix` (the section and pid,
+/// `EVENTSOURCE-NATIVE 1234: `, made by the wrapper), the level, the message. Straight from
+/// the thread that logs, in one write: nothing waits for the JS thread (a record of the last
+/// moments before exit is not lost) and nothing holds the event loop.
+struct DebugLog {
+    prefix: OnceLock<String>,
+}
+
+static LOGGER: DebugLog = DebugLog { prefix: OnceLock::new() };
+
+impl log::Log for DebugLog {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        // Only the core's records: reqwest, rustls... log under their own targets.
+        self.prefix.get().is_some() && metadata.target() == LOG_TARGET
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let Some(prefix) = self.prefix.get() else { return };
+        if record.target() != LOG_TARGET {
+            return;
+        }
+        let line = format!("{prefix}{} {}\n", record.level(), record.args());
+        // stderr closed or full: logging must never fail the source.
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    fn flush(&self) {}
+}
+
+/// Turns on the core's logging to stderr, each line starting with `prefix`. Called by the
+/// wrapper at load time when `NODE_DEBUG` names `eventsource-native`; otherwise no logger is
+/// installed and `log`'s max level stays `Off`. The first prefix stays.
+#[napi(catch_unwind)]
+pub fn enable_logging(prefix: String) {
+    let _ = LOGGER.prefix.set(prefix);
+    // Fails only if a logger is installed already: this one, by an earlier call.
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(log::LevelFilter::Trace);
 }

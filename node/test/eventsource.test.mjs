@@ -512,6 +512,7 @@ test('headers, method and body are sent on every (re)connection', async () => {
     headers: { Authorization: 'Bearer t0ken', 'X-Multi': ['a', 'b'] },
     method: 'POST',
     body: '{"q":"é"}',
+    reconnect: true, // a POST is not sent again otherwise
   })
   await record(es, { until: until((ev) => ev.filter((e) => e.data).length === 2) })
   const log = await requestLog(base, t)

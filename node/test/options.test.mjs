@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { EventSource, startServer, token, script, requestLog, record, sleep } from './helpers.mjs'
+import { version } from '../index.mjs'
 
 let server
 let base
@@ -139,13 +140,9 @@ test('unknown keys are refused, naming the alternative', () => {
   accepts(Object.create({ nonsense: 1 }))
 })
 
-// The core takes these options but does not act on them yet: these tests run and report
-// (as TODO) without failing the suite; drop the `todo` once the core's policy lands.
-const CORE_PENDING = 'waits for the core to implement the option'
-
-test('userAgent: the default names the package, a string replaces it, null sends none', { todo: CORE_PENDING }, async () => {
+test('userAgent: the default names the package, a string replaces it, null sends none', async () => {
   const cases = [
-    [undefined, (ua) => assert.match(ua, /^eventsource-native\/\d+\.\d+\.\d+/)],
+    [undefined, (ua) => assert.equal(ua, `eventsource-native/${version}`)],
     ['probe/2.0', (ua) => assert.equal(ua, 'probe/2.0')],
     [null, (ua) => assert.equal(ua, undefined)],
   ]
@@ -159,30 +156,77 @@ test('userAgent: the default names the package, a string replaces it, null sends
   }
 })
 
-test('reconnect: false ends a GET source at the end of its stream; the default does so for POST', { todo: CORE_PENDING }, async () => {
-  for (const [init, requests] of [
-    [{ reconnect: false }, 1],
-    [{ method: 'POST', body: '{}' }, 1],
-    [{ method: 'POST', body: '{}', reconnect: true }, 2],
+test('reconnect: false ends a GET source at the end of its stream; the default does so for POST', async () => {
+  // Reconnecting: one, two, then a 204 on the third request.
+  for (const [init, requests, why] of [
+    [{ reconnect: false }, 1, /reconnect is off/],
+    [{ method: 'POST', body: '{}' }, 1, /a POST stream is not sent again \(set reconnect to resend it\)/],
+    [{ method: 'POST', body: '{}', reconnect: true }, 3, /204/],
+    [{ method: 'PUT', body: '{}', reconnect: false }, 1, /reconnect is off/],
+    [{}, 3, /204/],
   ]) {
     const t = token('reconnect')
     const es = new EventSource(script(base, t, { c1: 'retry: 20\ndata: one\n\n', c2: 'data: two\n\n' }), init)
     const events = await record(es, { until: until((_, e) => e.type === 'error' && e.readyState === 2) })
     const data = events.filter((e) => e.type === 'message').map((e) => e.data)
     assert.deepEqual(data, requests === 1 ? ['one'] : ['one', 'two'], JSON.stringify(init))
+    const last = events.at(-1)
+    assert.match(last.message, why, JSON.stringify(init))
+    // The end of a stream that is not sent again is an end (kind stream_ended), not a failure.
+    if (requests === 1) assert.equal(last.kind, 'stream_ended')
+    // No error(CONNECTING) before the end: the source did not wait to reconnect.
+    assert.equal(events.filter((e) => e.type === 'error').length, requests, JSON.stringify(events))
+    // Give a wrong reconnection the time to happen before counting the requests.
+    await sleep(100)
     assert.equal((await requestLog(base, t)).length, requests, JSON.stringify(init))
   }
 })
 
-test('maxReconnects gives up after that many failed attempts; retryInitial: false at once', { todo: CORE_PENDING }, async () => {
+test('maxReconnects gives up after that many failed attempts; retryInitial: false at once', async () => {
+  // Refused at once: every attempt fails. 1 + 2 attempts, then the give-up.
   const es = new EventSource(NEVER, { retry: 10, backoff: 1, maxReconnects: 2 })
-  const events = await record(es, { until: until((_, e) => e.readyState === 2), timeout: 3000 })
-  assert.ok(events.length >= 2 && events.length <= 4, JSON.stringify(events))
-  assert.match(events.at(-1).message, /2/)
+  const events = await record(es, { until: until((_, e) => e.readyState === 2), timeout: 5000 })
+  assert.deepEqual(
+    events.map((e) => [e.type, e.readyState, e.kind]),
+    [
+      ['error', 0, 'connect'],
+      ['error', 0, 'connect'],
+      ['error', 2, 'connect'],
+    ],
+  )
+  // The core's option name is shown as this package spells it.
+  assert.match(events.at(-1).message, /giving up after 2 reconnection attempts in a row \(maxReconnects\)/)
+
+  // maxReconnects: 0: the first failure is the last.
+  const zero = new EventSource(NEVER, { retry: 10, maxReconnects: 0 })
+  const ev0 = await record(zero, { until: until((_, e) => e.readyState === 2), timeout: 5000 })
+  assert.deepEqual(ev0.map((e) => [e.type, e.readyState]), [['error', 2]])
+  assert.match(ev0[0].message, /\(maxReconnects\)/)
+
+  // A server that answers and closes at once: its attempts count as failures too.
+  const t = token('maxrec')
+  const url = `${base}/scenario/instant-close?t=${t}&retry=10`
+  const closing = new EventSource(url, { maxReconnects: 3 })
+  const ev1 = await record(closing, { until: until((_, e) => e.type === 'error' && e.readyState === 2), timeout: 10_000 })
+  assert.equal(ev1.filter((e) => e.type === 'open').length, 4, JSON.stringify(ev1))
+  await sleep(100)
+  assert.equal((await requestLog(base, t)).length, 4)
 
   const once = new EventSource(NEVER, { retry: 10, retryInitial: false })
-  const ev2 = await record(once, { until: until((_, e) => e.readyState === 2), timeout: 3000 })
+  const ev2 = await record(once, { until: until((_, e) => e.readyState === 2), timeout: 5000 })
   assert.deepEqual(ev2.map((e) => [e.type, e.readyState, e.kind]), [['error', 2, 'connect']])
+  assert.match(ev2[0].message, /the first connection failed and retryInitial is off/)
+
+  // retryInitial: false concerns the first connection only: once open, the source reconnects.
+  const t2 = token('retryinit')
+  const later = new EventSource(script(base, t2, { c1: 'retry: 10\ndata: one\n\n', c2: 'data: two\n\n' }), {
+    retryInitial: false,
+  })
+  const ev3 = await record(later, { until: until((_, e) => e.type === 'error' && e.readyState === 2) })
+  assert.deepEqual(
+    ev3.filter((e) => e.type === 'message').map((e) => e.data),
+    ['one', 'two'],
+  )
 })
 
 test('signal: aborting closes the source; an aborted signal closes it at once', async () => {

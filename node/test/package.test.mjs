@@ -37,6 +37,8 @@ new EventSource('http://x/', { transport: 'fast' })
 new EventSource('http://x/', { fetch: globalThis.fetch })
 new ErrorEvent('error', { status: '500' })
 async function f() { for await (const e of es) { const id: number = e.lastEventId } }
+es.addEventListener('error', (e) => { const b: string = e.body })
+const h: Headers = es.responseHeaders
 `,
     )
     writeFileSync(
@@ -57,7 +59,7 @@ async function f() { for await (const e of es) { const id: number = e.lastEventI
     const r = spawnSync(TSC, ['-p', path.join(dir, 'tsconfig.json')], { encoding: 'utf8' })
     assert.notEqual(r.status, 0)
     const errors = r.stdout.split('\n').filter((l) => /error TS/.test(l))
-    assert.equal(errors.length, 7, r.stdout)
+    assert.equal(errors.length, 9, r.stdout)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

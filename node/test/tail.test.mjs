@@ -60,6 +60,7 @@ const scenarios = [
     ['--events', 'error,unused'],
   ],
   ['the tricky stream', () => `${base}/scenario/tricky?t=${token('tailtricky')}`, ['--events', 'x']],
+  ...controlScenarios(),
   [
     'headers, method, body, last-event-id',
     () => script(base, token('tailopts'), { c1: 'data: a\n\n', hold1: 1 }),
@@ -71,6 +72,7 @@ const scenarios = [
 for (const [name, makeUrl, args] of scenarios) {
   test(`tail --json: ${name}`, async () => {
     const { rs, js } = await both(makeUrl, ['--json', ...args])
+    assert.notEqual(rs.code, null, 'the Rust tail was killed (timeout)')
     assert.equal(js.code, rs.code, `exit codes differ: rust ${rs.code}, node ${js.code}; stderr: ${js.stderr}`)
     const a = lines(rs.stdout)
     const b = lines(js.stdout)
@@ -80,6 +82,62 @@ for (const [name, makeUrl, args] of scenarios) {
     assert.deepEqual(b, a)
   })
 }
+
+// Messages named `error` (printed always, counted only when listened to) and `open` (printed
+// only when listened to), and control characters (ESC, BEL, U+0085, DEL, tab) in the type, the
+// id and the data.
+const CONTROL_STREAM =
+  'data: one\n\n' +
+  'event: error\nid: e\x1b1\ndata: named error \x07\n\n' +
+  'event: open\ndata: named open\n\n' +
+  'event: t\x1b[31m\u0085\x7f\nid: i\td\x07\ndata: a\tb\x1b[2Jc\u0085d\x00e\u009ff\u00a0g\\h\n\n' +
+  'data: two\n\ndata: three\n\n'
+
+function controlScenarios() {
+  const url = (name) => () => script(base, token(name), { c1: CONTROL_STREAM, hold1: 1 })
+  return [
+    // Not counted: one, two, three are the 3 (the named error is printed between them).
+    ['a message named error, not listened to', url('tailerr1'), ['--max-events', '3']],
+    // Counted: one and the named error are the 2.
+    ['a message named error, listened to', url('tailerr2'), ['--events', 'error', '--max-events', '2']],
+    ['a message named open, listened to', url('tailopen'), ['--events', 'open', '--max-events', '3']],
+    [
+      'control characters in type, id and data',
+      url('tailctl'),
+      // one, the named type, two, three.
+      ['--events', `t\x1b[31m\u0085\x7f`, '--max-events', '4'],
+    ],
+  ]
+}
+
+for (const [name, makeUrl, args] of controlScenarios()) {
+  test(`tail text: ${name}`, async () => {
+    const { rs, js } = await both(makeUrl, args)
+    assert.equal(js.code, rs.code, `exit codes differ: rust ${rs.code}, node ${js.code}; stderr: ${js.stderr}`)
+    assert.equal(rs.code, 0)
+    assert.ok(lines(rs.stdout).length > 2)
+    assert.equal(js.stdout, rs.stdout)
+    // Nothing that drives a terminal is left (C0 but LF, DEL, C1).
+    assert.doesNotMatch(js.stdout, /[\x00-\x09\x0b-\x1f\x7f-\x9f]/)
+  })
+}
+
+test('tail text: control characters are escaped as the Rust tail escapes them', async () => {
+  const { js } = await both(() => script(base, token('tailesc'), { c1: CONTROL_STREAM, hold1: 1 }), [
+    '--events',
+    `error,t\x1b[31m\u0085\x7f`,
+    '--max-events',
+    '4',
+  ])
+  assert.deepEqual(lines(js.stdout), [
+    'open',
+    'message: one',
+    'error #e\\u{1b}1: named error \\u{7}',
+    't\\u{1b}[31m\\u{85}\\u{7f} #i\\td\\u{7}: a\\tb\\u{1b}[2Jc\\u{85}d\\u{0}e\\u{9f}f\u00a0g\\\\h',
+    // The last event ID stays.
+    'message #i\\td\\u{7}: two',
+  ])
+})
 
 test('tail human output matches too', async () => {
   const { rs, js } = await both(
