@@ -138,7 +138,7 @@ pub(crate) fn resume(
     send(&mut buf, &mut steps);
     if let Some((cut, end)) = plan {
         // A lingering connection outlasts the client's backoff reset threshold.
-        if linger > 0 && k % every == 0 {
+        if linger > 0 && k.is_multiple_of(every) {
             steps.push(Step::Sleep(ms(linger)));
         }
         let partial = event(last + whole + 1);
