@@ -280,3 +280,54 @@ cases!(h2c = Options::default().transport(TransportKind::Default).http2_prior_kn
     instant_closes_keep_the_request_rate_bounded,
     tiny_event_flood_is_complete_and_in_order,
 );
+
+/// The long form of the `retry: 0` storm, for `make soak`: 50 sources per configuration
+/// (each transport, with the default backoff and with backoff 1.0) against instant closes,
+/// all at once for `SOAK_STORM_SECS` (default 60) seconds; prints the request rates.
+#[test]
+#[ignore = "long form (a minute): make soak"]
+fn soak_retry_zero_storm() {
+    const SOURCES: usize = 50;
+    let secs: u64 =
+        std::env::var("SOAK_STORM_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let mut runs = Vec::new();
+    for kind in [TransportKind::Default, TransportKind::Lean] {
+        for backoff in [2.0, 1.0] {
+            let t = token();
+            let o = Options::default().transport(kind).backoff(backoff);
+            let url = server().url(&format!("scenario/instant-close?t={t}&retry=0"));
+            let sources: Vec<_> = (0..SOURCES)
+                .map(|_| EventSource::with_handler(&url, o.clone(), |_e: Event| {}).unwrap())
+                .collect();
+            runs.push((kind, backoff, t, sources));
+        }
+    }
+    std::thread::sleep(Duration::from_secs(secs));
+    for (kind, backoff, t, sources) in runs {
+        for es in &sources {
+            es.close();
+        }
+        let requests = log(&t).len();
+        let per_source = requests as f64 / SOURCES as f64 / secs as f64;
+        println!(
+            "SOAK {{\"test\":\"storm\",\"transport\":\"{}\",\"backoff\":{backoff},\"sources\":{SOURCES},\
+             \"secs\":{secs},\"requests\":{requests},\"per_second\":{:.1},\"per_source_per_second\":{per_source:.3}}}",
+            kind.as_str(),
+            requests as f64 / secs as f64,
+        );
+        // The most a source can make: its delays without jitter (which only adds), from
+        // `retry: 0`, then the 100 ms floor doubling to the 30 s cap (backoff 1.0: the floor).
+        let (mut at, mut delay, mut most) = (0.0, 0.0, 1.0);
+        while at + delay <= secs as f64 {
+            at += delay;
+            most += 1.0;
+            delay = if delay == 0.0 { 0.1 } else { (delay * backoff).min(30.0) };
+        }
+        let most = most / secs as f64;
+        assert!(
+            per_source <= most,
+            "{} backoff {backoff}: {per_source:.2} requests/s per source, at most {most:.2} expected",
+            kind.as_str()
+        );
+    }
+}
