@@ -42,7 +42,8 @@ failures: list[str] = []
 
 
 def soak_lines(text: str) -> list[dict]:
-    return [json.loads(line[5:]) for line in text.splitlines() if line.startswith("SOAK ")]
+    # Anywhere in a line: with -q, libtest's progress dots can come first.
+    return [json.loads(m.group(1)) for m in re.finditer(r"SOAK (\{[^\n]*\})", text)]
 
 
 def run(cmd: list[str], env: dict | None = None, timeout: float = 3600) -> tuple[int, str]:
@@ -101,6 +102,9 @@ def main() -> int:
     storm_cmd = cargo_test("faults", "--ignored", "--nocapture")
     _, out = run(storm_cmd, storm_env)
     storms = soak_lines(out)
+    for name, got, want in [("exactly_once", core_eo, 2), ("leaks", leaks, 2), ("storm", storms, 4)]:
+        if len(got) != want:
+            failures.append(f"{name}: {len(got)} SOAK lines, expected {want}")
 
     # 3. The fault suite until the time is up (at least once).
     suite_cmd = cargo_test("faults")
@@ -150,9 +154,11 @@ def write_page(args, minutes, core_eo, faces, leaks, storms, suite, cmds) -> Non
         "",
         "Figures from one run of `make soak SOAK_MINUTES="
         f"{args.minutes:g}` ({minutes:.0f} minutes) on a shared 2-core Linux machine "
-        f"({platform.machine()}, debug builds, {datetime.date.today().isoformat()}), each with the command "
-        "that produced it, run from the repository root. The short forms of the same checks run in "
-        "`make test`; the tests and the harness are described in `reliability/README.md`.",
+        f"({platform.machine()}, {datetime.date.today().isoformat()}), each with the command that produced "
+        "it, run from the repository root: the core's tests, the Rust `tail` and the C library in debug "
+        "builds, the Python and Node addons as `make -C py build` and `make -C node build` make them "
+        "(release). The short forms of the same checks run in `make test`; the tests and the harness are "
+        "described in [`reliability/README.md`](../reliability/README.md).",
         "",
         "## Summary",
         "",

@@ -110,6 +110,10 @@ fn no_answer_times_out_and_retries(base: Options) {
     // Without a read timeout: still CONNECTING, no event, one request; close() ends it.
     let t = token();
     let es = open(&format!("scenario/no-answer?t={t}"), quick(&base));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while log(&t).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(matches!(es.recv_timeout(Some(Duration::from_millis(700))), Recv::Timeout));
     assert_eq!(es.ready_state(), ReadyState::Connecting);
     assert_eq!(log(&t).len(), 1);

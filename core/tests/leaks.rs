@@ -131,6 +131,12 @@ fn run(kind: TransportKind, warmup: usize, cycles: usize) -> Figures {
     }
     let secs = start.elapsed().as_secs_f64();
     settle();
+    // Connections closed last may still be finishing (on a loaded machine): give the live heap
+    // a few seconds to come back. A leak does not.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while LIVE.load(Ordering::Relaxed) > live_before + (64 << 10) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let (live_after, rss_after) = (LIVE.load(Ordering::Relaxed), rss());
     Figures { cycles, live_before, live_after, rss_before, rss_after, secs }
 }
