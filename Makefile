@@ -6,11 +6,12 @@ CARGO ?= cargo
 FACES := ffi-c py node
 TESTSERVER := target/debug/testserver
 DEMO_EVENTS ?= 5
+SOAK_MINUTES ?= 10
 export CARGO_TERM_COLOR ?= never
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: help all build test demo bench header lint fmt rust-test clean-venvs dist test-dist install
+.PHONY: help all build test demo bench header lint fmt rust-test clean-venvs dist test-dist install reliability soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -33,9 +34,10 @@ rust-test: ## cargo test: core (parser, integration against the testserver), tes
 	@echo "== the behaviour tests again, on the lean transport"
 	ES_TEST_TRANSPORT=lean $(CARGO) test -p eventsource-core --test client --test production
 
-test: lint rust-test ## every suite: lint, cargo test, C tests + stale header, pytest, node --test, test-dist
+test: lint rust-test ## every suite: lint, cargo test, C tests + stale header, pytest, node --test, reliability, test-dist
 	$(CARGO) build -p testserver -p examples
 	@for f in $(FACES); do $(MAKE) -C $$f test || exit 1; done
+	$(MAKE) reliability
 	$(MAKE) test-dist
 
 # The release artifacts. Each face's Makefile builds its own: ffi-c (the C tarball), node (the
@@ -60,6 +62,18 @@ test-dist: dist ## make dist, then install each artifact with no Rust on PATH an
 	cd dist && sha256sum -c --quiet SHA256SUMS
 	rm -rf target/install-test && $(MAKE) -s -C ffi-c install-files PREFIX=$(CURDIR)/target/install-test
 	ES_INSTALLED_PREFIX=$(CURDIR)/target/install-test bash packaging/test-dist.sh dist target/debug/testserver
+
+# The core's fault, exactly-once, leak and race tests run in rust-test; this adds the faces.
+reliability: ## exactly once through every face's tail across dropped connections (short form; faces built)
+	python3 reliability/exactly_once.py --events 3000 --drops 6
+
+soak: ## the long reliability runs (SOAK_MINUTES=N, default 10, for the fault suite's repeats) → bench/RELIABILITY.md
+	$(CARGO) build -p testserver -p examples
+	$(CARGO) test -p eventsource-core --test exactly_once --test leaks --test faults --no-run
+	$(MAKE) -C ffi-c c-programs
+	$(MAKE) -C py build
+	$(MAKE) -C node build
+	python3 reliability/soak.py --minutes $(SOAK_MINUTES)
 
 header: ## regenerate include/eventsource.h with cbindgen
 	$(MAKE) -C ffi-c header

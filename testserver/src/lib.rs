@@ -18,6 +18,7 @@ mod conn;
 mod log;
 mod proxy;
 mod query;
+mod resume;
 mod routes;
 mod scenario;
 mod socks5;

@@ -138,6 +138,10 @@ pub(crate) async fn handle(
         "/redirect" => redirect(&query),
         "/stream" => sse(Out::generated(StreamGen::from_query(&query))),
         "/llm" => llm(&query),
+        "/resume" => {
+            let id = parts.headers.get("last-event-id").map(|v| v.as_bytes());
+            crate::resume::resume(&ctx, &query, k, id)
+        }
         p => match p.strip_prefix("/scenario/") {
             Some(name) => crate::scenario::scenario(&ctx, name, &query, k).await,
             None => plain(StatusCode::NOT_FOUND, "not found\n"),
