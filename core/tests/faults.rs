@@ -66,13 +66,19 @@ fn all_done(t: &str) -> bool {
     false
 }
 
+/// Settings no other test uses, so that the source gets a transport of its own: over HTTP/2
+/// sources with the same settings share one connection, and a RST ends every stream on it.
+fn own_connection(o: Options, n: u64) -> Options {
+    o.connect_timeout(Some(Duration::from_millis(9_000 + n)))
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /// A TCP RST inside an event and inside a UTF-8 sequence: the cut event is not dispatched (no
 /// `caf`, no U+FFFD), the reset is a network error, the next connection resumes.
 fn reset_mid_event_and_mid_utf8(base: Options) {
     let t = token();
-    let es = open(&format!("scenario/reset?t={t}&retry=50"), quick(&base));
+    let es = open(&format!("scenario/reset?t={t}&retry=50"), own_connection(quick(&base), 1));
     let evs = until_closed(&es, 20, Duration::from_secs(10));
     assert_eq!(
         trace(&evs),
@@ -296,6 +302,31 @@ fn h2c_tiny_event_flood_is_complete_and_in_order() {
     tiny_event_flood_is_complete_and_in_order(
         Options::default().transport(TransportKind::Default).http2_prior_knowledge(true),
     )
+}
+
+/// HTTP/2: a RST ends the whole connection, so a source whose stream merely shared it sees a
+/// network error too, and reconnects.
+#[test]
+fn h2_reset_fails_every_stream_on_the_connection_and_each_reconnects() {
+    let o = own_connection(quick(&Options::default()).http2_prior_knowledge(true), 2);
+    let t = token();
+    let held = open(
+        &format!("script?t={t}&c1=data%3A%20a%0A%0A&hold1=1&c2=data%3A%20a2%0A%0A&hold2=1"),
+        o.clone(),
+    );
+    assert_eq!(trace(&until_closed(&held, 2, Duration::from_secs(10))), ["open", "message:a:"]);
+    let r = token();
+    let reset = open(&format!("scenario/reset?t={r}&retry=50"), o);
+    assert_eq!(
+        trace(&until_closed(&reset, 3, Duration::from_secs(10))),
+        ["open", "message:one:", "error(0,network)"]
+    );
+    assert_eq!(
+        trace(&until_closed(&held, 3, Duration::from_secs(10))),
+        ["error(0,network)", "open", "message:a2:"]
+    );
+    let (a, b) = (&log(&t)[0], &log(&r)[0]);
+    assert_eq!((a.version.as_str(), a.conn), ("HTTP/2.0", b.conn), "one shared connection");
 }
 
 /// The long form of the `retry: 0` storm, for `make soak`: 50 sources per configuration
