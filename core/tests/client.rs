@@ -726,12 +726,15 @@ fn backoff_grows_after_consecutive_failures_and_is_capped() {
         stamps.push(Instant::now());
     }
     let gaps: Vec<_> = stamps.windows(2).map(|w| w[1] - w[0]).collect();
+    // Upper bounds are generous (a loaded machine stretches every gap): the first gap is the
+    // reconnection time, not a backoff (≥ 200 ms), and the fifth is capped at max_retry
+    // (400 ms, + jitter and connect time), not 100 ms × 2^5 = 3.2 s.
     assert!(
-        gaps[0] >= Duration::from_millis(95) && gaps[0] < Duration::from_millis(300),
+        gaps[0] >= Duration::from_millis(95) && gaps[0] < Duration::from_millis(1500),
         "{gaps:?}"
     );
     assert!(gaps[1] >= Duration::from_millis(190), "{gaps:?}");
-    assert!(gaps[4] <= Duration::from_millis(650), "{gaps:?}"); // capped at max_retry (+ connect time)
+    assert!(gaps[4] <= Duration::from_millis(2000), "{gaps:?}");
 }
 
 #[tokio::test]
