@@ -667,6 +667,58 @@ fn with_credentials_keeps_cookies() {
 }
 
 #[test]
+fn cookies_from_redirects_and_paths_and_expiry() {
+    let t = token();
+    let target = format!("/script?t={t}&c1={}&c2={}", pct(b"data: a\n\n"), pct(b"data: b\n\n"));
+    let cookies = [
+        "Set-Cookie: hop=1; Path=/",
+        "Set-Cookie: narrow=1; Path=/elsewhere",
+        "Set-Cookie: gone=1; Path=/; Max-Age=0",
+        "Set-Cookie: secure=1; Path=/; Secure",
+    ];
+    let loc = pct(target.as_bytes());
+    let mut q = format!("script?t={t}x&s1=307&loc1={loc}&s2=307&loc2={loc}&c2=x");
+    for c in cookies {
+        q.push_str(&format!("&hdr1={}", pct(c.as_bytes())));
+    }
+    let es = EventSource::with_options(&server().url(&q), fast().with_credentials(true)).unwrap();
+    assert_eq!(trace(&es, 5), ["open", "message:a:", "error(0)", "open", "message:b:"]);
+    es.close();
+    let l = log(&t);
+    // Stored from the redirect, sent on the hop and on the reconnection's hop.
+    assert_eq!(header(&l[0], "cookie").as_deref(), Some("hop=1"));
+    assert_eq!(header(&l[1], "cookie").as_deref(), Some("hop=1"));
+    // Without with_credentials: no jar.
+    let t2 = token();
+    let url = server().url(&format!(
+        "script?t={t2}&c1={}&c2={}&hdr1={}",
+        pct(b"data: a\n\n"),
+        pct(b"data: b\n\n"),
+        pct(b"Set-Cookie: x=1")
+    ));
+    let es = EventSource::with_options(&url, fast()).unwrap();
+    assert_eq!(trace(&es, 5), ["open", "message:a:", "error(0)", "open", "message:b:"]);
+    assert_eq!(header(&log(&t2)[1], "cookie"), None);
+}
+
+#[test]
+fn each_source_has_its_own_cookie_jar() {
+    let t = token();
+    let extra = format!("&hdr1={}", pct(b"Set-Cookie: mine=1; Path=/"));
+    let first =
+        open(&script(&t, &[b"data: a\n\n", b"data: b\n\n"], &extra), fast().with_credentials(true));
+    assert_eq!(trace(&first, 5), ["open", "message:a:", "error(0)", "open", "message:b:"]);
+    // A second source with credentials, same server and settings: its jar starts empty.
+    let t2 = token();
+    let second =
+        open(&script(&t2, &[b"data: c\n\n", b"data: d\n\n"], ""), fast().with_credentials(true));
+    assert_eq!(trace(&second, 5), ["open", "message:c:", "error(0)", "open", "message:d:"]);
+    assert_eq!(header(&log(&t)[1], "cookie").as_deref(), Some("mine=1"));
+    assert_eq!(header(&log(&t2)[0], "cookie"), None);
+    assert_eq!(header(&log(&t2)[1], "cookie"), None);
+}
+
+#[test]
 fn bad_options_are_construction_errors() {
     let url = "http://127.0.0.1:9/";
     let cases = [

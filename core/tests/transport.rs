@@ -413,44 +413,6 @@ fn redirect_without_location_is_a_failed_status() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Cookies
-
-#[test]
-fn cookies_from_redirects_and_paths_and_expiry() {
-    let t = token();
-    let target = format!("/script?t={t}&c1={}&c2={}", pct(b"data: a\n\n"), pct(b"data: b\n\n"));
-    let cookies = [
-        "Set-Cookie: hop=1; Path=/",
-        "Set-Cookie: narrow=1; Path=/elsewhere",
-        "Set-Cookie: gone=1; Path=/; Max-Age=0",
-        "Set-Cookie: secure=1; Path=/; Secure",
-    ];
-    let loc = pct(target.as_bytes());
-    let mut q = format!("script?t={t}x&s1=307&loc1={loc}&s2=307&loc2={loc}&c2=x");
-    for c in cookies {
-        q.push_str(&format!("&hdr1={}", pct(c.as_bytes())));
-    }
-    let es = EventSource::with_options(&server().url(&q), fast().with_credentials(true)).unwrap();
-    assert_eq!(trace(&es, 5), ["open", "message:a:", "error(0)", "open", "message:b:"]);
-    es.close();
-    let l = log(&t);
-    // Stored from the redirect, sent on the hop and on the reconnection's hop.
-    assert_eq!(header(&l[0], "cookie").as_deref(), Some("hop=1"));
-    assert_eq!(header(&l[1], "cookie").as_deref(), Some("hop=1"));
-    // Without with_credentials: no jar.
-    let t2 = token();
-    let url = server().url(&format!(
-        "script?t={t2}&c1={}&c2={}&hdr1={}",
-        pct(b"data: a\n\n"),
-        pct(b"data: b\n\n"),
-        pct(b"Set-Cookie: x=1")
-    ));
-    let es = EventSource::with_options(&url, fast()).unwrap();
-    assert_eq!(trace(&es, 5), ["open", "message:a:", "error(0)", "open", "message:b:"]);
-    assert_eq!(header(&log(&t2)[1], "cookie"), None);
-}
-
-// ---------------------------------------------------------------------------------------------
 // Proxy
 
 /// A forwarding HTTP proxy: records each request head, connects to the origin named by the

@@ -12,7 +12,7 @@ use crate::parser::{Parser, Sink};
 use crate::text;
 use bytes::{Bytes, BytesMut};
 
-use crate::transport::{Body, Request, Response, SourceJar, Transport};
+use crate::transport::{Body, Jar, Request, Response, Transport};
 use crate::{Error, ErrorEvent, ErrorKind, Event, MessageEvent, Options, ReadyState, Text};
 
 // ---------------------------------------------------------------------------------------------
@@ -22,8 +22,8 @@ pub(super) struct Connection {
     shared: Arc<Shared>,
     client: Arc<dyn Transport>,
     request: RequestSpec,
-    /// The cookie jar of a `with_credentials` source, where the transport keeps one per source.
-    jar: Option<SourceJar>,
+    /// The cookie jar of a `with_credentials` source.
+    jar: Option<Arc<Jar>>,
     handler: Box<dyn Handler>,
     parser: Parser,
     /// The reconnection time (spec), changed by `retry:`.
@@ -96,7 +96,7 @@ impl Connection {
             retry_initial: o.retry_initial,
         };
         Connection {
-            jar: if o.with_credentials { client.new_jar() } else { None },
+            jar: o.with_credentials.then(Default::default),
             shared,
             client,
             request,
@@ -225,8 +225,9 @@ impl Connection {
             body: self.request.body.as_ref(),
             last_event_id: id,
             read_timeout: self.read_timeout,
+            jar: self.jar.as_ref(),
         };
-        let opened = self.client.open(&req, self.jar.as_mut()).await;
+        let opened = self.client.open(&req).await;
         let response = match opened {
             Ok(r) => r,
             Err(e) => return request_error(e),

@@ -14,6 +14,7 @@
 //! Transports are shared between the sources that have the same settings, so that sources to
 //! one origin share reqwest's connection pool (and HTTP/2 connections).
 
+mod cookies;
 mod lean;
 mod reqwest_client;
 mod tls;
@@ -41,6 +42,8 @@ pub(crate) struct Request<'a> {
     pub last_event_id: Option<&'a [u8]>,
     /// Time allowed for the response head once connected (the `read_timeout` option).
     pub read_timeout: Option<Duration>,
+    /// The source's cookie jar, if it keeps one (`with_credentials`).
+    pub jar: Option<&'a Arc<Jar>>,
 }
 
 /// A response whose head has been read.
@@ -99,22 +102,11 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// An HTTP client the state machine can use.
 pub(crate) trait Transport: Send + Sync + 'static {
     /// Sends the request, follows redirects, and returns the final response once its head is
-    /// in. Errors are fatal or not per [`Error::is_fatal`]. `jar` is the cookie jar of a
-    /// `with_credentials` source, for transports that keep one per source.
-    fn open<'a>(
-        &'a self,
-        req: &'a Request<'a>,
-        jar: Option<&'a mut SourceJar>,
-    ) -> BoxFuture<'a, Result<Response, Error>>;
-
-    /// A per-source cookie jar for a `with_credentials` source, if this transport keeps cookies
-    /// per source (the default transport keeps one jar per client instead).
-    fn new_jar(&self) -> Option<SourceJar> {
-        None
-    }
+    /// in. Errors are fatal or not per [`Error::is_fatal`].
+    fn open<'a>(&'a self, req: &'a Request<'a>) -> BoxFuture<'a, Result<Response, Error>>;
 }
 
-pub(crate) use lean::CookieJar as SourceJar;
+pub(crate) use cookies::Jar;
 
 /// The settings that make two sources' transports interchangeable.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -125,7 +117,6 @@ struct Key {
     proxy: Option<String>,
     tls: tls::Settings,
     http2_prior_knowledge: bool,
-    with_credentials: bool,
 }
 
 static TRANSPORTS: Lazy<Mutex<HashMap<Key, Arc<dyn Transport>>>> = Lazy::new(Default::default);
@@ -150,9 +141,6 @@ pub(crate) fn for_options(o: &Options) -> Result<Arc<dyn Transport>, Error> {
         proxy: o.proxy.clone(),
         tls,
         http2_prior_knowledge: o.http2_prior_knowledge,
-        // reqwest keeps cookies per client: sources with credentials share a jar, apart from
-        // those without. The lean client keeps one per source.
-        with_credentials: o.with_credentials && o.transport == TransportKind::Default,
     };
     let mut all = TRANSPORTS.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(t) = all.get(&key) {
@@ -165,7 +153,6 @@ pub(crate) fn for_options(o: &Options) -> Result<Arc<dyn Transport>, Error> {
             key.proxy.as_deref(),
             &key.tls,
             key.http2_prior_knowledge,
-            key.with_credentials,
         )?),
         TransportKind::Lean => {
             if key.http2_prior_knowledge {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-use super::{BoxFuture, Request, SourceJar, Transport, redact, tls};
+use super::{BoxFuture, Request, Transport, cookies, redact, tls};
 use crate::{Error, ErrorKind};
 
 /// The reqwest clients of the sources with the same settings.
@@ -47,8 +47,6 @@ struct Settings {
     max_redirects: usize,
     proxy: Option<reqwest::Proxy>,
     http2_prior_knowledge: bool,
-    /// One cookie jar for every client of these settings.
-    jar: Option<Arc<reqwest::cookie::Jar>>,
 }
 
 impl Settings {
@@ -59,10 +57,8 @@ impl Settings {
             .tcp_nodelay(true)
             // Event streams are long-lived: keep-alive pings find dead HTTP/2 connections.
             .http2_keep_alive_interval(Some(Duration::from_secs(30)))
-            .http2_keep_alive_while_idle(false);
-        if let Some(jar) = &self.jar {
-            b = b.cookie_provider(jar.clone());
-        }
+            .http2_keep_alive_while_idle(false)
+            .cookie_provider(Arc::new(cookies::SourceJars));
         if let Some(t) = self.connect_timeout {
             b = b.connect_timeout(t);
         }
@@ -157,7 +153,6 @@ impl Client {
         proxy: Option<&str>,
         tls: &tls::Settings,
         http2_prior_knowledge: bool,
-        cookies: bool,
     ) -> Result<Client, Error> {
         let invalid = |msg: String| Error::new(ErrorKind::InvalidOption, msg);
         let proxy = match proxy {
@@ -172,7 +167,6 @@ impl Client {
             max_redirects,
             proxy,
             http2_prior_knowledge,
-            jar: cookies.then(Default::default),
         };
         let first = settings.build().map_err(invalid)?;
         Ok(Client { shards: Mutex::new(vec![Shard::new(first)]), settings: Some(settings) })
@@ -288,12 +282,9 @@ impl Client {
 }
 
 impl Transport for Client {
-    fn open<'a>(
-        &'a self,
-        req: &'a Request<'a>,
-        _jar: Option<&'a mut SourceJar>,
-    ) -> BoxFuture<'a, Result<super::Response, Error>> {
-        Box::pin(self.send(req))
+    fn open<'a>(&'a self, req: &'a Request<'a>) -> BoxFuture<'a, Result<super::Response, Error>> {
+        // reqwest reads and stores cookies (on every hop) while this future is polled.
+        Box::pin(cookies::with_jar(req.jar, self.send(req)))
     }
 }
 

@@ -4,10 +4,8 @@
 //!
 //! - [`connect`]: DNS, TCP, proxies (env as curl reads it, or the `proxy` option), TLS;
 //! - [`http1`]: response heads and body framing;
-//! - [`cookies`]: the per-source jar of `with_credentials`.
 
 mod connect;
-mod cookies;
 pub(crate) mod http1;
 
 use std::io;
@@ -17,7 +15,6 @@ use bytes::{Bytes, BytesMut};
 use url::{Position, Url};
 
 use connect::{Io, Proxies, Proxy};
-pub(crate) use cookies::CookieJar;
 use http1::{Decoder, Head};
 
 use super::tls;
@@ -55,13 +52,9 @@ pub(crate) struct Response {
 }
 
 impl Transport for Client {
-    fn open<'a>(
-        &'a self,
-        req: &'a Request<'a>,
-        jar: Option<&'a mut CookieJar>,
-    ) -> BoxFuture<'a, Result<super::Response, Error>> {
+    fn open<'a>(&'a self, req: &'a Request<'a>) -> BoxFuture<'a, Result<super::Response, Error>> {
         Box::pin(async move {
-            let r = self.open_url(req.url, req, jar, req.read_timeout).await?;
+            let r = self.open_url(req.url, req, req.read_timeout).await?;
             Ok(super::Response {
                 status: r.status,
                 reason: r.reason,
@@ -70,10 +63,6 @@ impl Transport for Client {
                 body: super::Body::Lean(r.body),
             })
         })
-    }
-
-    fn new_jar(&self) -> Option<CookieJar> {
-        Some(CookieJar::default())
     }
 }
 
@@ -104,7 +93,6 @@ impl Client {
         &self,
         original: &Url,
         req: &Request<'_>,
-        mut jar: Option<&mut CookieJar>,
         read_timeout: Option<Duration>,
     ) -> Result<Response, Error> {
         let mut url = original.clone();
@@ -112,7 +100,7 @@ impl Client {
             Hop { method: req.method, body: req.body, cross_origin: false, body_dropped: false };
         let mut hops = 0;
         loop {
-            let resp = self.exchange(&url, req, &hop, jar.as_deref_mut(), read_timeout).await?;
+            let resp = self.exchange(&url, req, &hop, read_timeout).await?;
             let code = resp.status;
             if !matches!(code, 301 | 302 | 303 | 307 | 308) {
                 return Ok(resp);
@@ -157,7 +145,6 @@ impl Client {
         url: &Url,
         req: &Request<'_>,
         hop: &Hop<'_>,
-        mut jar: Option<&mut CookieJar>,
         read_timeout: Option<Duration>,
     ) -> Result<Response, Error> {
         let proxy = self.proxies.for_url(url);
@@ -174,10 +161,7 @@ impl Client {
             })??,
             None => est.await?,
         };
-        let cookie = match jar {
-            Some(ref mut j) => j.header_for(url),
-            None => None,
-        };
+        let cookie = req.jar.and_then(|j| j.header(url));
         let request = write_request(url, absolute, proxy, req, hop, cookie);
         // A server that stops reading the request must not hold the source for ever: each
         // piece of it must go within the read timeout (else the connect timeout).
@@ -208,7 +192,7 @@ impl Client {
             })??,
             None => body.read_head().await?,
         };
-        if let Some(j) = jar {
+        if let Some(j) = req.jar {
             for v in head.all("set-cookie") {
                 j.store(url, v);
             }
