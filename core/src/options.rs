@@ -38,12 +38,22 @@ pub struct Options {
     /// Time allowed to connect (TCP + TLS). Default 10 s; `None` waits indefinitely.
     pub connect_timeout: Option<Duration>,
     /// No byte for this long on an open stream → network error → reconnect. Default none.
+    /// It bounds the wait for the response head too, where it is the shorter.
     pub read_timeout: Option<Duration>,
+    /// Time allowed for the response head once the request is sent (per redirect hop): a
+    /// server that accepts the connection and never answers fails the attempt with a
+    /// `timeout` error (and the source reconnects as after any network error). Default 30 s;
+    /// `None` waits indefinitely.
+    pub response_timeout: Option<Duration>,
     /// Largest line or event, in bytes; beyond it the connection fails. Default 16 MiB.
     /// Values above `isize::MAX` mean the same as `isize::MAX` (no practical limit).
     pub max_event_size: usize,
     /// Redirects followed before the connection fails. Default 10.
     pub max_redirects: usize,
+    /// Follow a redirect from an `https://` URL to an `http://` one. Default false: such a
+    /// redirect fails the source (`unsupported_scheme`), since it would send the request, its
+    /// body and the `Last-Event-ID` in clear text.
+    pub allow_https_downgrade: bool,
     /// Proxy URL for all requests. Default: from the environment (`HTTPS_PROXY`, `NO_PROXY`, ...).
     pub proxy: Option<String>,
     /// A PEM file of extra trusted root certificates, added to the system's. Default none.
@@ -135,8 +145,10 @@ impl Default for Options {
             backoff: 2.0,
             connect_timeout: Some(Duration::from_secs(10)),
             read_timeout: None,
+            response_timeout: Some(Duration::from_secs(30)),
             max_event_size: 16 << 20,
             max_redirects: 10,
+            allow_https_downgrade: false,
             proxy: None,
             ca_certs: None,
             accept_invalid_certs: false,
@@ -283,6 +295,18 @@ impl Options {
         self
     }
 
+    /// See [`Options::response_timeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let o = eventsource_core::Options::new().response_timeout(Some(Duration::from_secs(5)));
+    /// assert_eq!(o.response_timeout, Some(Duration::from_secs(5)));
+    /// ```
+    pub fn response_timeout(mut self, t: Option<Duration>) -> Self {
+        self.response_timeout = t;
+        self
+    }
+
     /// The largest line or event, in bytes.
     ///
     /// ```
@@ -302,6 +326,17 @@ impl Options {
     /// ```
     pub fn max_redirects(mut self, n: usize) -> Self {
         self.max_redirects = n;
+        self
+    }
+
+    /// See [`Options::allow_https_downgrade`].
+    ///
+    /// ```
+    /// let o = eventsource_core::Options::new().allow_https_downgrade(true);
+    /// assert!(o.allow_https_downgrade);
+    /// ```
+    pub fn allow_https_downgrade(mut self, on: bool) -> Self {
+        self.allow_https_downgrade = on;
         self
     }
 

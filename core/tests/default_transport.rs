@@ -243,3 +243,30 @@ fn credentials_are_dropped_on_a_cross_origin_redirect() {
     assert_eq!(header(&reqs[1], "authorization"), None);
     assert_eq!(header(&reqs[1], "cookie"), None);
 }
+
+/// An https URL that redirects to plain http is refused on both transports (the request, its
+/// body and `Last-Event-ID` would go in clear text), unless `allow_https_downgrade` says so.
+#[test]
+fn an_https_to_http_redirect_is_refused_unless_allowed() {
+    for kind in [TransportKind::Default, TransportKind::Lean] {
+        // A script that redirects once to a plain-http stream logged under `t`.
+        let redirect = |t: &str| {
+            let plain = full().url(&stream_path(t));
+            full().tls_url(&format!("script?t={t}x&s1=302&loc1={}", pct(plain.as_bytes())))
+        };
+        let o = fast_default().ca_certs(ca()).transport(kind);
+        let t = token();
+        let es = EventSource::with_options(&redirect(&t), o.clone()).unwrap();
+        let evs = take(&es, 1, Duration::from_secs(10));
+        let Some(Event::Error(e)) = evs.first() else { panic!("{kind:?}: {evs:?}") };
+        assert_eq!(e.error.kind(), ErrorKind::UnsupportedScheme, "{kind:?}: {:?}", e.error);
+        assert!(e.error.message().contains("from https to plain http"), "{}", e.error.message());
+        assert_eq!(es.ready_state(), ReadyState::Closed);
+        assert!(full().requests(&t).is_empty(), "{kind:?}: the http URL was requested");
+
+        let t = token();
+        let es = EventSource::with_options(&redirect(&t), o.allow_https_downgrade(true)).unwrap();
+        expect_hi(&es);
+        assert_eq!(full().requests(&t).len(), 1);
+    }
+}

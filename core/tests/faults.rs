@@ -98,24 +98,31 @@ fn reset_mid_event_and_mid_utf8(base: Options) {
     assert_eq!(es.ready_state(), ReadyState::Closed);
 }
 
-/// A server that accepts and never answers: without a read timeout the source waits (it
-/// cannot tell a slow server from a dead one); with one, each attempt fails as a timeout and
-/// the source retries, never opening. `close()` lets go of the socket.
+/// A server that accepts and never answers: each attempt fails as a timeout when the response
+/// timeout (30 s by default) or a shorter read timeout runs out, and the source retries, never
+/// opening. With neither, the source waits (it cannot tell a slow server from a dead one).
+/// `close()` lets go of the socket.
 fn no_answer_times_out_and_retries(base: Options) {
-    let t = token();
-    let o = quick(&base).read_timeout(Some(Duration::from_millis(300)));
-    let es = open(&format!("scenario/no-answer?t={t}"), o);
-    let evs = until_closed(&es, 3, Duration::from_secs(10));
-    assert_eq!(trace(&evs), ["error(0,timeout)", "error(0,timeout)", "error(0,timeout)"]);
-    assert!(errors(&evs)[0].error.message().contains("timeout"), "{:?}", errors(&evs)[0].error);
-    assert_eq!(es.ready_state(), ReadyState::Connecting);
-    es.close();
-    assert!(log(&t).len() >= 3);
-    assert!(all_done(&t), "a request stayed open after close()");
+    for (o, name) in [
+        (quick(&base).response_timeout(Some(Duration::from_millis(300))), "response_timeout"),
+        (quick(&base).read_timeout(Some(Duration::from_millis(300))), "read_timeout"),
+    ] {
+        let t = token();
+        let es = open(&format!("scenario/no-answer?t={t}"), o);
+        let evs = until_closed(&es, 3, Duration::from_secs(10));
+        assert_eq!(trace(&evs), ["error(0,timeout)", "error(0,timeout)", "error(0,timeout)"]);
+        let msg = errors(&evs)[0].error.message().to_owned();
+        assert!(msg.contains("no response headers") && msg.contains(name), "{msg}");
+        assert_eq!(es.ready_state(), ReadyState::Connecting);
+        es.close();
+        assert!(log(&t).len() >= 3);
+        assert!(all_done(&t), "a request stayed open after close()");
+    }
+    assert_eq!(Options::default().response_timeout, Some(Duration::from_secs(30)));
 
-    // Without a read timeout: still CONNECTING, no event, one request; close() ends it.
+    // With neither: still CONNECTING, no event, one request; close() ends it.
     let t = token();
-    let es = open(&format!("scenario/no-answer?t={t}"), quick(&base));
+    let es = open(&format!("scenario/no-answer?t={t}"), quick(&base).response_timeout(None));
     let deadline = Instant::now() + Duration::from_secs(5);
     while log(&t).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -173,7 +180,8 @@ fn redirect_loop_is_too_many_redirects(base: Options) {
         let evs = until_closed(&es, 10, Duration::from_secs(10));
         assert_eq!(trace(&evs), ["error(2,too_many_redirects)"], "{code}");
         let e = errors(&evs)[0];
-        assert!(e.error.message().contains("redirect"), "{}", e.error.message());
+        let msg = e.error.message();
+        assert!(msg.contains("(the last one: HTTP 3") && msg.contains("/scenario/redirect-loop"), "{msg}");
         std::thread::sleep(Duration::from_millis(200));
         // The first request and `max` redirects followed (default 10).
         assert_eq!(log(&t).len(), max.unwrap_or(10) + 1, "{code} {max:?}");

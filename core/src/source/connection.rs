@@ -31,6 +31,7 @@ pub(super) struct Connection {
     max_retry: Duration,
     backoff: f64,
     read_timeout: Option<Duration>,
+    response_timeout: Option<Duration>,
     /// Consecutive attempts that did not give a healthy connection, for backoff.
     failures: u32,
     /// When the current connection was announced, if it was.
@@ -106,6 +107,7 @@ impl Connection {
             max_retry: o.max_retry,
             backoff: o.backoff,
             read_timeout: o.read_timeout,
+            response_timeout: o.response_timeout,
             failures: 0,
             opened_at: None,
             ever_opened: false,
@@ -225,6 +227,7 @@ impl Connection {
             body: self.request.body.as_ref(),
             last_event_id: id,
             read_timeout: self.read_timeout,
+            response_timeout: self.response_timeout,
             jar: self.jar.as_ref(),
         };
         let opened = self.client.open(&req).await;

@@ -40,10 +40,29 @@ pub(crate) struct Request<'a> {
     pub body: Option<&'a Bytes>,
     /// The `Last-Event-ID` value, if not empty.
     pub last_event_id: Option<&'a [u8]>,
-    /// Time allowed for the response head once connected (the `read_timeout` option).
+    /// No byte for this long → a timeout (the `read_timeout` option).
     pub read_timeout: Option<Duration>,
+    /// Time allowed for the response head once the request is sent (`response_timeout`).
+    pub response_timeout: Option<Duration>,
     /// The source's cookie jar, if it keeps one (`with_credentials`).
     pub jar: Option<&'a Arc<Jar>>,
+}
+
+impl Request<'_> {
+    /// How long the response head may take, and the error when it does not come.
+    pub(crate) fn head_timeout(&self) -> Option<(Duration, impl Fn() -> Error + use<>)> {
+        let (t, name) = match (self.read_timeout, self.response_timeout) {
+            (Some(r), Some(h)) if r < h => (r, "read_timeout"),
+            (_, Some(h)) => (h, "response_timeout"),
+            (Some(r), None) => (r, "read_timeout"),
+            (None, None) => return None,
+        };
+        let err = move || {
+            let msg = format!("no response headers within {t:?} (the {name})");
+            Error::new(ErrorKind::Timeout, msg)
+        };
+        Some((t, err))
+    }
 }
 
 /// A response whose head has been read.
@@ -114,6 +133,7 @@ struct Key {
     kind: TransportKind,
     connect_timeout: Option<Duration>,
     max_redirects: usize,
+    allow_https_downgrade: bool,
     proxy: Option<String>,
     tls: tls::Settings,
     http2_prior_knowledge: bool,
@@ -123,6 +143,17 @@ static TRANSPORTS: Lazy<Mutex<HashMap<Key, Arc<dyn Transport>>>> = Lazy::new(Def
 
 /// At most this many distinct settings keep a shared transport.
 const MAX_SHARED: usize = 64;
+
+/// The error for a redirect from https to http, which `allow_https_downgrade` must allow.
+fn downgrade_refused(from: &Url, to: &Url) -> Error {
+    let msg = format!(
+        "the server redirected from {} to {}, from https to plain http: refused (set \
+         allow_https_downgrade to follow it)",
+        redact(from.as_str()),
+        redact(to.as_str())
+    );
+    Error::new(ErrorKind::UnsupportedScheme, msg)
+}
 
 /// The transport for these options: validated here (a bad proxy URL, CA or certificate file,
 /// or a combination the chosen transport cannot do, is an `InvalidOption` error), and shared
@@ -138,6 +169,7 @@ pub(crate) fn for_options(o: &Options) -> Result<Arc<dyn Transport>, Error> {
         kind: o.transport,
         connect_timeout: o.connect_timeout,
         max_redirects: o.max_redirects,
+        allow_https_downgrade: o.allow_https_downgrade,
         proxy: o.proxy.clone(),
         tls,
         http2_prior_knowledge: o.http2_prior_knowledge,
@@ -150,6 +182,7 @@ pub(crate) fn for_options(o: &Options) -> Result<Arc<dyn Transport>, Error> {
         TransportKind::Default => Arc::new(reqwest_client::Client::new(
             key.connect_timeout,
             key.max_redirects,
+            key.allow_https_downgrade,
             key.proxy.as_deref(),
             &key.tls,
             key.http2_prior_knowledge,
@@ -165,6 +198,7 @@ pub(crate) fn for_options(o: &Options) -> Result<Arc<dyn Transport>, Error> {
             Arc::new(lean::Client::new(
                 key.connect_timeout,
                 key.max_redirects,
+                key.allow_https_downgrade,
                 key.proxy.as_deref(),
                 key.tls.clone(),
             )?)
@@ -187,6 +221,7 @@ fn refuse_client_settings(o: &Options, tls: &tls::Settings) -> Result<(), String
         ("transport = \"lean\"", o.transport == TransportKind::Lean),
         ("connect_timeout", o.connect_timeout != d.connect_timeout),
         ("max_redirects", o.max_redirects != d.max_redirects),
+        ("allow_https_downgrade", o.allow_https_downgrade),
     ]
     .into_iter()
     .filter_map(|(name, on)| on.then_some(name))

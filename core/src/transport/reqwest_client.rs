@@ -45,6 +45,7 @@ struct Settings {
     tls: Arc<rustls::ClientConfig>,
     connect_timeout: Option<Duration>,
     max_redirects: usize,
+    allow_https_downgrade: bool,
     proxy: Option<reqwest::Proxy>,
     http2_prior_knowledge: bool,
 }
@@ -53,7 +54,7 @@ impl Settings {
     fn build(&self) -> Result<reqwest::Client, String> {
         let mut b = reqwest::Client::builder()
             .tls_backend_preconfigured((*self.tls).clone())
-            .redirect(redirect_policy(self.max_redirects))
+            .redirect(redirect_policy(self.max_redirects, self.allow_https_downgrade))
             .tcp_nodelay(true)
             // Event streams are long-lived: keep-alive pings find dead HTTP/2 connections.
             .http2_keep_alive_interval(Some(Duration::from_secs(30)))
@@ -150,6 +151,7 @@ impl Client {
     pub(crate) fn new(
         connect_timeout: Option<Duration>,
         max_redirects: usize,
+        allow_https_downgrade: bool,
         proxy: Option<&str>,
         tls: &tls::Settings,
         http2_prior_knowledge: bool,
@@ -165,6 +167,7 @@ impl Client {
             tls: tls::config(tls, tls::Alpn::H2AndHttp1).map_err(invalid)?,
             connect_timeout,
             max_redirects,
+            allow_https_downgrade,
             proxy,
             http2_prior_knowledge,
         };
@@ -228,30 +231,20 @@ impl Client {
                 rb = rb.body(body.clone());
             }
             let mut sent = std::pin::pin!(rb.send());
-            // The head must come within the read timeout; the first STALL of it tells a request
+            // The head must come within the head timeout; the first STALL of it tells a request
             // queued behind the server's stream limit.
             let started = tokio::time::Instant::now();
-            let deadline = req.read_timeout.map(|t| started + t);
-            let first_wait = req.read_timeout.map_or(STALL, |t| t.min(STALL));
+            let head = req.head_timeout();
+            let first_wait = head.as_ref().map_or(STALL, |(t, _)| (*t).min(STALL));
             let result = match tokio::time::timeout(first_wait, sent.as_mut()).await {
                 Ok(r) => r,
                 Err(_) if idempotent && self.settings.is_some() && slot.seems_queued() => continue,
-                Err(_) => {
-                    let rest = match deadline {
-                        Some(d) => tokio::time::timeout_at(d, sent).await,
-                        None => Ok(sent.await),
-                    };
-                    match rest {
-                        Ok(r) => r,
-                        Err(_) => {
-                            let msg = format!(
-                                "no response headers within the read timeout ({:?})",
-                                req.read_timeout.unwrap_or_default()
-                            );
-                            return Err(Error::new(ErrorKind::Timeout, msg));
-                        }
+                Err(_) => match head {
+                    Some((t, err)) => {
+                        tokio::time::timeout_at(started + t, sent).await.map_err(|_| err())?
                     }
-                }
+                    None => sent.await,
+                },
             };
             break (slot, result.map_err(|e| classify(&e, req))?);
         };
@@ -327,33 +320,49 @@ fn headers(req: &Request<'_>) -> Result<HeaderMap, Error> {
 
 /// Why a redirect chain was refused (carried inside reqwest's error).
 #[derive(Debug)]
-enum RedirectRefused {
-    TooMany(usize),
-    Scheme(String),
+struct RedirectRefused {
+    kind: ErrorKind,
+    msg: String,
 }
 
 impl std::fmt::Display for RedirectRefused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RedirectRefused::TooMany(n) => write!(f, "too many redirects: more than {n}"),
-            RedirectRefused::Scheme(u) => {
-                write!(f, "the server redirected to {u}, which is not an http or https URL")
-            }
-        }
+        f.write_str(&self.msg)
     }
 }
 
 impl std::error::Error for RedirectRefused {}
 
-fn redirect_policy(max: usize) -> reqwest::redirect::Policy {
+/// reqwest's follow-up policy with the same checks and messages as the lean client's.
+fn redirect_policy(max: usize, allow_https_downgrade: bool) -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(move |attempt| {
-        if !matches!(attempt.url().scheme(), "http" | "https") {
-            let url = attempt.url().to_string();
-            attempt.error(RedirectRefused::Scheme(url))
+        let next = attempt.url();
+        let refused = if !matches!(next.scheme(), "http" | "https") {
+            let msg = format!(
+                "the server redirected to {}, which is not an http or https URL",
+                redact(next.as_str())
+            );
+            Some(RedirectRefused { kind: ErrorKind::UnsupportedScheme, msg })
         } else if attempt.previous().len() > max {
-            attempt.error(RedirectRefused::TooMany(max))
+            let msg = format!(
+                "too many redirects: more than {max} (the last one: HTTP {} to {:?})",
+                attempt.status().as_u16(),
+                redact(next.as_str())
+            );
+            Some(RedirectRefused { kind: ErrorKind::TooManyRedirects, msg })
+        } else if let Some(from) = attempt.previous().last()
+            && from.scheme() == "https"
+            && next.scheme() == "http"
+            && !allow_https_downgrade
+        {
+            let e = super::downgrade_refused(from, next);
+            Some(RedirectRefused { kind: e.kind(), msg: e.message().to_owned() })
         } else {
-            attempt.follow()
+            None
+        };
+        match refused {
+            Some(r) => attempt.error(r),
+            None => attempt.follow(),
         }
     })
 }
@@ -379,11 +388,7 @@ fn classify(e: &reqwest::Error, req: &Request<'_>) -> Error {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         if let Some(r) = err.downcast_ref::<RedirectRefused>() {
-            let kind = match r {
-                RedirectRefused::TooMany(_) => ErrorKind::TooManyRedirects,
-                RedirectRefused::Scheme(_) => ErrorKind::UnsupportedScheme,
-            };
-            return Error::new(kind, r.to_string());
+            return Error::new(r.kind, r.msg.clone());
         }
         cur = err.source();
     }

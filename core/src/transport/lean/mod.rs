@@ -35,6 +35,7 @@ const MAX_INTERIM: usize = 16;
 pub(crate) struct Client {
     connect_timeout: Option<Duration>,
     max_redirects: usize,
+    allow_https_downgrade: bool,
     proxies: Proxies,
     tls: tls::Settings,
 }
@@ -54,7 +55,7 @@ pub(crate) struct Response {
 impl Transport for Client {
     fn open<'a>(&'a self, req: &'a Request<'a>) -> BoxFuture<'a, Result<super::Response, Error>> {
         Box::pin(async move {
-            let r = self.open_url(req.url, req, req.read_timeout).await?;
+            let r = self.open_url(req.url, req).await?;
             Ok(super::Response {
                 status: r.status,
                 reason: r.reason,
@@ -71,6 +72,7 @@ impl Client {
     pub(crate) fn new(
         connect_timeout: Option<Duration>,
         max_redirects: usize,
+        allow_https_downgrade: bool,
         proxy: Option<&str>,
         tls: tls::Settings,
     ) -> Result<Client, Error> {
@@ -83,45 +85,44 @@ impl Client {
             // Build (and cache) the TLS configuration now: a bad file is a construction error.
             tls::config(&tls, tls::Alpn::Http1).map_err(invalid)?;
         }
-        Ok(Client { connect_timeout, max_redirects, proxies, tls })
+        Ok(Client { connect_timeout, max_redirects, allow_https_downgrade, proxies, tls })
     }
 
     /// Sends the request and follows redirects; returns the final response once its head is in.
     /// Reconnections start again from `original`. Errors are fatal or not per
     /// [`Error::is_fatal`].
-    async fn open_url(
-        &self,
-        original: &Url,
-        req: &Request<'_>,
-        read_timeout: Option<Duration>,
-    ) -> Result<Response, Error> {
+    async fn open_url(&self, original: &Url, req: &Request<'_>) -> Result<Response, Error> {
         let mut url = original.clone();
         let mut hop =
             Hop { method: req.method, body: req.body, cross_origin: false, body_dropped: false };
         let mut hops = 0;
         loop {
-            let resp = self.exchange(&url, req, &hop, read_timeout).await?;
+            let resp = self.exchange(&url, req, &hop).await?;
             let code = resp.status;
             if !matches!(code, 301 | 302 | 303 | 307 | 308) {
                 return Ok(resp);
             }
             let Some(loc) = resp.location.as_deref() else { return Ok(resp) };
-            if hops >= self.max_redirects {
-                let msg = format!(
-                    "too many redirects: more than {} (the last one: HTTP {code} to {loc:?})",
-                    self.max_redirects
-                );
-                return Err(Error::new(ErrorKind::TooManyRedirects, msg));
-            }
-            hops += 1;
             let next = url.join(loc).map_err(|e| {
                 let msg = format!("the server redirected to an invalid URL {loc:?}: {e}");
                 Error::new(ErrorKind::Network, msg)
             })?;
+            if hops >= self.max_redirects {
+                let msg = format!(
+                    "too many redirects: more than {} (the last one: HTTP {code} to {:?})",
+                    self.max_redirects,
+                    super::redact(next.as_str())
+                );
+                return Err(Error::new(ErrorKind::TooManyRedirects, msg));
+            }
+            hops += 1;
             if !matches!(next.scheme(), "http" | "https") {
                 let msg =
                     format!("the server redirected to {next}, which is not an http or https URL");
                 return Err(Error::new(ErrorKind::UnsupportedScheme, msg));
+            }
+            if url.scheme() == "https" && next.scheme() == "http" && !self.allow_https_downgrade {
+                return Err(super::downgrade_refused(&url, &next));
             }
             // Fetch: 303 (and 301/302 after POST) turn into a GET without body.
             let to_get = (code == 303 && !matches!(hop.method, "GET" | "HEAD"))
@@ -145,7 +146,6 @@ impl Client {
         url: &Url,
         req: &Request<'_>,
         hop: &Hop<'_>,
-        read_timeout: Option<Duration>,
     ) -> Result<Response, Error> {
         let proxy = self.proxies.for_url(url);
         let tls = || tls::config(&self.tls, tls::Alpn::Http1);
@@ -165,7 +165,7 @@ impl Client {
         let request = write_request(url, absolute, proxy, req, hop, cookie);
         // A server that stops reading the request must not hold the source for ever: each
         // piece of it must go within the read timeout (else the connect timeout).
-        let stall = read_timeout.or(self.connect_timeout);
+        let stall = req.read_timeout.or(self.connect_timeout);
         for piece in request.chunks(64 << 10) {
             let sent = match stall {
                 Some(t) => tokio::time::timeout(t, io.write_all(piece)).await.map_err(|_| {
@@ -185,11 +185,10 @@ impl Client {
         }
         drop(request);
         let mut body = Body { io, buf: BytesMut::new(), next: MIN_READ, decoder: Decoder::Close };
-        let head = match read_timeout {
-            Some(t) => tokio::time::timeout(t, body.read_head()).await.map_err(|_| {
-                let msg = format!("no response headers within the read timeout ({t:?})");
-                Error::new(ErrorKind::Timeout, msg)
-            })??,
+        let head = match req.head_timeout() {
+            Some((t, err)) => {
+                tokio::time::timeout(t, body.read_head()).await.map_err(|_| err())??
+            }
             None => body.read_head().await?,
         };
         if let Some(j) = req.jar {
