@@ -553,6 +553,13 @@ es_status es_options_set_connect_timeout_ms(struct es_options *opts, int64_t tim
 es_status es_options_set_read_timeout_ms(struct es_options *opts, int64_t timeout_ms);
 
 /**
+ * Time allowed for the response head, in milliseconds (default 30,000): a server that accepts
+ * and never answers fails the attempt with `ES_ERROR_KIND_TIMEOUT`, and the source reconnects.
+ * A negative value waits indefinitely.
+ */
+es_status es_options_set_response_timeout_ms(struct es_options *opts, int64_t timeout_ms);
+
+/**
  * Largest line or event in bytes (default 16 MiB); a bigger one fails the connection.
  * Must be at least 1 (checked by `es_source_new`).
  */
@@ -562,6 +569,12 @@ es_status es_options_set_max_event_size(struct es_options *opts, size_t bytes);
  * Redirects followed before the connection fails (default 10).
  */
 es_status es_options_set_max_redirects(struct es_options *opts, size_t n);
+
+/**
+ * Follow a redirect from `https://` to plain `http://` (default false: such a redirect fails the
+ * source with `ES_ERROR_KIND_UNSUPPORTED_SCHEME`, as it would send the request in clear text).
+ */
+es_status es_options_set_allow_https_downgrade(struct es_options *opts, bool allow);
 
 /**
  * Proxy URL for all requests (NUL-terminated, copied). NULL restores the default: the

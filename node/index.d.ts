@@ -23,10 +23,21 @@ export interface EventSourceInit {
   connectTimeout?: number | null
   /** No byte for this many ms on an open stream → reconnect. Default: no limit. */
   readTimeout?: number | null
+  /**
+   * Time allowed for the response head, in ms: a server that accepts and never answers fails
+   * the attempt (a `timeout` error, then a reconnection). `null` or `Infinity` waits
+   * indefinitely. Default 30000.
+   */
+  responseTimeout?: number | null
   /** Largest line or event in bytes; beyond it the connection fails. Default 16 MiB. */
   maxEventSize?: number
   /** Redirects followed before the connection fails. Default 10. */
   maxRedirects?: number
+  /**
+   * Follow a redirect from `https:` to plain `http:`. Default false: such a redirect fails the
+   * source (`unsupported_scheme`), as it would send the request in clear text.
+   */
+  allowHttpsDowngrade?: boolean
   /** Proxy URL for all requests. Default: from the environment (`HTTPS_PROXY`, `NO_PROXY`, ...). */
   proxy?: string
   /** A PEM file of extra trusted root certificates. */

@@ -238,8 +238,10 @@ const OPTION_NAMES = [
   'backoff',
   'connectTimeout',
   'readTimeout',
+  'responseTimeout',
   'maxEventSize',
   'maxRedirects',
+  'allowHttpsDowngrade',
   'proxy',
   'caCerts',
   'acceptInvalidCerts',
@@ -323,8 +325,10 @@ function nativeOptions(init) {
     backoff: number(init, 'backoff', { min: 1, max: 1e6 }),
     connectTimeout: timeoutOption(init, 'connectTimeout'),
     readTimeout: timeoutOption(init, 'readTimeout'),
+    responseTimeout: timeoutOption(init, 'responseTimeout'),
     maxEventSize: number(init, 'maxEventSize', { min: 1, integer: true, max: 2 ** 40 }),
     maxRedirects: number(init, 'maxRedirects', { min: 0, integer: true, max: 2 ** 31 }),
+    allowHttpsDowngrade: boolOption(init, 'allowHttpsDowngrade'),
     proxy: stringOption(init, 'proxy'),
     caCerts: pathOption(init, 'caCerts'),
     acceptInvalidCerts: boolOption(init, 'acceptInvalidCerts'),
@@ -350,7 +354,8 @@ function camelNames(msg) {
 // The same for the messages of error events, but only where the core names an option (they
 // may quote a URL or a server's words, which stay as they are): "(max_reconnects)",
 // "retry_initial is off", "(max_event_size); raise max_event_size".
-const EVENT_OPTION_NAMES = /\((max_reconnects|max_event_size)\)|\b(retry_initial)(?= is off)|(?<=raise )(max_event_size)\b/g
+const EVENT_OPTION_NAMES =
+  /\((max_reconnects|max_event_size|response_timeout|read_timeout)\)|\b(retry_initial)(?= is off)|(?<=raise |set )(max_event_size|allow_https_downgrade)\b/g
 function eventMessage(msg) {
   if (!msg.includes('_')) return msg
   return msg.replace(EVENT_OPTION_NAMES, (m, a, b, c) =>

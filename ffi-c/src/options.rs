@@ -262,6 +262,22 @@ pub unsafe extern "C" fn es_options_set_read_timeout_ms(
     }
 }
 
+/// Time allowed for the response head, in milliseconds (default 30,000): a server that accepts
+/// and never answers fails the attempt with `ES_ERROR_KIND_TIMEOUT`, and the source reconnects.
+/// A negative value waits indefinitely.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn es_options_set_response_timeout_ms(
+    opts: *mut es_options,
+    timeout_ms: i64,
+) -> es_status {
+    unsafe {
+        with_opts("es_options_set_response_timeout_ms", opts, |o| {
+            o.response_timeout = u64::try_from(timeout_ms).ok().map(ms);
+            Ok(())
+        })
+    }
+}
+
 /// Largest line or event in bytes (default 16 MiB); a bigger one fails the connection.
 /// Must be at least 1 (checked by `es_source_new`).
 #[unsafe(no_mangle)]
@@ -286,6 +302,21 @@ pub unsafe extern "C" fn es_options_set_max_redirects(
     unsafe {
         with_opts("es_options_set_max_redirects", opts, |o| {
             o.max_redirects = n;
+            Ok(())
+        })
+    }
+}
+
+/// Follow a redirect from `https://` to plain `http://` (default false: such a redirect fails the
+/// source with `ES_ERROR_KIND_UNSUPPORTED_SCHEME`, as it would send the request in clear text).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn es_options_set_allow_https_downgrade(
+    opts: *mut es_options,
+    allow: bool,
+) -> es_status {
+    unsafe {
+        with_opts("es_options_set_allow_https_downgrade", opts, |o| {
+            o.allow_https_downgrade = allow;
             Ok(())
         })
     }

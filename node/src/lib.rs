@@ -88,8 +88,10 @@ pub struct NativeOptions {
     pub backoff: Option<f64>,
     pub connect_timeout: Option<f64>,
     pub read_timeout: Option<f64>,
+    pub response_timeout: Option<f64>,
     pub max_event_size: Option<f64>,
     pub max_redirects: Option<u32>,
+    pub allow_https_downgrade: Option<bool>,
     pub proxy: Option<String>,
     pub ca_certs: Option<String>,
     pub accept_invalid_certs: Option<bool>,
@@ -151,11 +153,17 @@ impl NativeOptions {
         if let Some(ms) = self.read_timeout {
             o.read_timeout = timeout(ms);
         }
+        if let Some(ms) = self.response_timeout {
+            o.response_timeout = timeout(ms);
+        }
         if let Some(n) = self.max_event_size {
             o.max_event_size = n as usize;
         }
         if let Some(n) = self.max_redirects {
             o.max_redirects = n as usize;
+        }
+        if let Some(v) = self.allow_https_downgrade {
+            o.allow_https_downgrade = v;
         }
         o.proxy = self.proxy;
         o.ca_certs = self.ca_certs.map(Into::into);

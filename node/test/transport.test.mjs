@@ -143,3 +143,41 @@ test('a socks5 proxy (default transport)', async () => {
   assert.equal(entry.status, 0)
   assert.equal(entry.target, `127.0.0.1:${server.port}`)
 })
+
+test('responseTimeout: a server that never answers gives timeout errors, then reconnections', async () => {
+  for (const transport of TRANSPORTS) {
+    const t = token(`no-answer-${transport}`)
+    const es = new PackageEventSource(`${base}/scenario/no-answer?t=${t}`, { transport, retry: 50, responseTimeout: 200 })
+    const events = await record(es, { until: until((ev) => ev.length === 2) })
+    for (const e of events) {
+      assert.equal(e.type, 'error', transport)
+      assert.equal(e.kind, 'timeout', transport)
+      assert.equal(e.readyState, 0, transport)
+      assert.match(e.message, /responseTimeout/, transport)
+    }
+  }
+  assert.throws(() => new PackageEventSource(`${base}/never`, { responseTimeout: '1' }), TypeError)
+})
+
+test('an https → http redirect is refused unless allowHttpsDowngrade', async () => {
+  const caCerts = lines['ca-cert']
+  const redirect = (t) => {
+    const plain = script(base, t, { c1: 'data: hi\n\n', hold1: 1 })
+    return script(lines.tls, `${t}x`, { s1: 302, loc1: plain })
+  }
+  for (const transport of TRANSPORTS) {
+    const t = token(`downgrade-${transport}`)
+    const es = new PackageEventSource(redirect(t), { caCerts, transport })
+    const [e] = await record(es, { until: until((ev) => ev.length === 1) })
+    assert.equal(e.type, 'error', transport)
+    assert.equal(e.kind, 'unsupported_scheme', transport)
+    assert.equal(e.readyState, 2, transport)
+    assert.match(e.message, /https to plain http/, transport)
+    assert.deepEqual(await requestLog(base, t), [])
+    const allowed = token(`downgrade-ok-${transport}`)
+    const ok = new PackageEventSource(redirect(allowed), { caCerts, transport, allowHttpsDowngrade: true })
+    const events = await record(ok, { until: twoEvents })
+    assert.deepEqual(events.map((x) => [x.type, x.data]), [['open', undefined], ['message', 'hi']])
+  }
+  assert.throws(() => new PackageEventSource(`${base}/never`, { allowHttpsDowngrade: 1 }), TypeError)
+})

@@ -404,7 +404,8 @@ impl NativeSource {
     /// User-Agent's in `DEFAULT_USER_AGENT`, from the core).
     #[new]
     #[pyo3(signature = (url, *, with_credentials, headers, method, body, last_event_id, retry,
-                        max_retry, connect_timeout, read_timeout, max_event_size, max_redirects,
+                        max_retry, connect_timeout, read_timeout, response_timeout, max_event_size,
+                        max_redirects, allow_https_downgrade,
                         backoff, proxy, ca_certs, accept_invalid_certs, client_cert, client_key,
                         transport, http2_prior_knowledge, reconnect, max_reconnects,
                         retry_initial, user_agent, max_error_body))]
@@ -421,8 +422,10 @@ impl NativeSource {
         max_retry: f64,
         connect_timeout: Option<f64>,
         read_timeout: Option<f64>,
+        response_timeout: Option<f64>,
         max_event_size: usize,
         max_redirects: usize,
+        allow_https_downgrade: bool,
         backoff: f64,
         proxy: Option<String>,
         ca_certs: Option<PathBuf>,
@@ -447,8 +450,12 @@ impl NativeSource {
             max_retry: duration("max_retry", max_retry)?,
             connect_timeout: connect_timeout.map(|t| duration("connect_timeout", t)).transpose()?,
             read_timeout: read_timeout.map(|t| duration("read_timeout", t)).transpose()?,
+            response_timeout: response_timeout
+                .map(|t| duration("response_timeout", t))
+                .transpose()?,
             max_event_size,
             max_redirects,
+            allow_https_downgrade,
             backoff,
             proxy,
             ca_certs,

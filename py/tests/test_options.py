@@ -12,6 +12,7 @@ import pytest
 
 from conftest import Server
 from eventsource_native import (
+    CLOSED,
     CONNECTING,
     DEFAULT_USER_AGENT,
     ErrorEvent,
@@ -327,3 +328,40 @@ def test_message_event_json(server: Server) -> None:
     assert isinstance(info.value, ValueError)
     assert MessageEvent(data="[null, true]").json() == [None, True]
 
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_response_timeout_fails_a_server_that_never_answers(server: Server, transport: str) -> None:
+    t = server.token()
+    url = server.url(f"scenario/no-answer?t={t}")
+    errs = first_events(url, 2, response_timeout=0.2, transport=transport)
+    for err in errs:
+        assert isinstance(err, ErrorEvent), err
+        assert err.ready_state == CONNECTING and err.kind == "timeout", err
+        assert "response_timeout" in err.message, err.message
+    for bad, exc in [("1", TypeError), (-1.0, ValueError)]:
+        with pytest.raises(exc):
+            EventSource(url, response_timeout=bad)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_an_https_to_http_redirect_is_refused_unless_allowed(
+    full_server: Server, transport: str
+) -> None:
+    s = full_server
+    ca = Path(s.lines["ca-cert"])
+
+    def redirect(t: str) -> str:
+        target = s.script(t, c1=BODY)  # plain http
+        return s.script(t + "x", s1="302", loc1=target).replace(s.base, s.lines["tls"])
+
+    t = s.token()
+    (err,) = first_events(redirect(t), 1, ca_certs=ca, transport=transport)
+    assert isinstance(err, ErrorEvent) and err.kind == "unsupported_scheme", err
+    assert err.ready_state == CLOSED and "https to plain http" in err.message, err.message
+    assert s.log(t) == []
+    t = s.token()
+    got = stream(redirect(t), ca_certs=ca, transport=transport, allow_https_downgrade=True)
+    assert got == EVENTS
+    with pytest.raises(TypeError):
+        EventSource(redirect(t), allow_https_downgrade="yes")

@@ -58,7 +58,7 @@ impl Request<'_> {
             (None, None) => return None,
         };
         let err = move || {
-            let msg = format!("no response headers within {t:?} (the {name})");
+            let msg = format!("no response headers within {t:?} ({name})");
             Error::new(ErrorKind::Timeout, msg)
         };
         Some((t, err))

@@ -38,6 +38,10 @@ pub(crate) struct Client {
 /// it is taken to be queued behind the server's stream limit.
 const STALL: Duration = Duration::from_secs(1);
 
+/// HTTP/2 flow-control windows (see `Settings::build`).
+const H2_STREAM_WINDOW: u32 = 128 << 10;
+const H2_CONNECTION_WINDOW: u32 = 128 << 20;
+
 /// At most this many clients (connections per origin) for one set of settings.
 const MAX_SHARDS: usize = 64;
 
@@ -59,6 +63,14 @@ impl Settings {
             // Event streams are long-lived: keep-alive pings find dead HTTP/2 connections.
             .http2_keep_alive_interval(Some(Duration::from_secs(30)))
             .http2_keep_alive_while_idle(false)
+            // h2 charges every small DATA frame that waits unread against a budget of half the
+            // connection window, and ends the whole connection (GOAWAY, "too_many_data_frames")
+            // when it runs out: a source whose consumer pauses during a flood of tiny events
+            // would take its neighbours down with it. A stream window of 128 KiB bounds what
+            // one paused stream holds; a large connection window (nothing is allocated for it)
+            // makes the budget hold many of them.
+            .http2_initial_stream_window_size(H2_STREAM_WINDOW)
+            .http2_initial_connection_window_size(H2_CONNECTION_WINDOW)
             .cookie_provider(Arc::new(cookies::SourceJars));
         if let Some(t) = self.connect_timeout {
             b = b.connect_timeout(t);

@@ -1742,6 +1742,39 @@ static void test_max_reconnects_gives_up(void) {
     es_source_free(src);
 }
 
+/* response_timeout: a server that accepts and never answers fails each attempt with a timeout
+ * (the source keeps CONNECTING and retries); the message names the option. */
+static void test_response_timeout(void) {
+    CHECK_EQ_INT(es_options_set_response_timeout_ms(NULL, 5), ES_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(es_options_set_allow_https_downgrade(NULL, true), ES_ERR_INVALID_ARGUMENT);
+    char url[256];
+    snprintf(url, sizeof url, "%s/scenario/no-answer?t=%s", h_base, h_token());
+    es_options *o = base_opts();
+    CHECK_EQ_INT(es_options_set_response_timeout_ms(o, 200), ES_OK);
+    CHECK_EQ_INT(es_options_set_allow_https_downgrade(o, false), ES_OK);
+    es_options_set_retry_ms(o, 20);
+    es_source *src = NULL;
+    CHECK_EQ_INT(es_source_new(url, o, NULL, &src), ES_OK);
+    es_options_free(o);
+    es_event ev = {0};
+    int timeouts = 0;
+    char m[512] = "";
+    while (src && timeouts < 2 && es_source_next(src, &ev, 10000 * h_slow()) == ES_OK) {
+        CHECK_EQ_INT(ev.kind, ES_EVENT_ERROR);
+        if (ev.kind == ES_EVENT_ERROR) {
+            CHECK_EQ_INT(ev.ready_state, ES_CONNECTING);
+            CHECK_EQ_INT(ev.error.kind, ES_ERROR_KIND_TIMEOUT);
+            snprintf(m, sizeof m, "%.*s", (int)ev.error.message.len, ev.error.message.ptr);
+            CHECK(strstr(m, "response_timeout") != NULL);
+            timeouts++;
+        }
+        es_event_clear(&ev);
+    }
+    CHECK_EQ_INT(timeouts, 2);
+    if (h_test_failed) fprintf(stderr, "  message: %s\n", m);
+    es_source_free(src);
+}
+
 /* retry_initial off: an unreachable host fails the source at once (one error, CLOSED, naming the
  * option); on (the default) with max_reconnects 1 it is retried once first. */
 static void test_retry_initial(void) {
@@ -1849,6 +1882,7 @@ int main(void) {
     RUN(test_llm_post_is_sent_once);
     RUN(test_max_reconnects_gives_up);
     RUN(test_retry_initial);
+    RUN(test_response_timeout);
     RUN(test_user_agent);
     h_stop_server();
     return h_summary();

@@ -244,7 +244,8 @@ class EventSource:
     ``with_credentials``, ``headers``, ``method``, ``body`` or ``json`` (a JSON-serialisable
     value sent as the body, with ``Content-Type: application/json`` unless ``headers`` has
     one), ``last_event_id``, ``retry``, ``max_retry``, ``backoff``, ``connect_timeout``,
-    ``read_timeout``, ``max_event_size``, ``max_redirects``, ``proxy``, ``ca_certs``,
+    ``read_timeout``, ``response_timeout``, ``max_event_size``, ``max_redirects``,
+    ``allow_https_downgrade``, ``proxy``, ``ca_certs``,
     ``accept_invalid_certs``, ``client_cert``/``client_key`` (PEM files; the key may be in the
     certificate's file), ``transport`` (``"default"``: HTTP/1.1 and HTTP/2; ``"lean"``: the
     built-in HTTP/1.1 client), ``http2_prior_knowledge`` (h2c), ``reconnect`` (``None``: GET
@@ -270,8 +271,10 @@ class EventSource:
         max_retry: float = 30.0,
         connect_timeout: Optional[float] = 10.0,
         read_timeout: Optional[float] = None,
+        response_timeout: Optional[float] = 30.0,
         max_event_size: int = 16 << 20,
         max_redirects: int = 10,
+        allow_https_downgrade: bool = False,
         backoff: float = 2.0,
         proxy: Optional[str] = None,
         ca_certs: Union[str, os.PathLike[str], None] = None,
@@ -315,9 +318,11 @@ class EventSource:
                 max_retry=_seconds("max_retry", max_retry),
                 connect_timeout=_optional_seconds("connect_timeout", connect_timeout),
                 read_timeout=_optional_seconds("read_timeout", read_timeout),
+                response_timeout=_optional_seconds("response_timeout", response_timeout),
                 # Any limit beyond what memory can hold means "no limit": saturate.
                 max_event_size=_count("max_event_size", max_event_size, least=1),
                 max_redirects=_count("max_redirects", max_redirects),
+                allow_https_downgrade=_bool("allow_https_downgrade", allow_https_downgrade),
                 backoff=_backoff(backoff),
                 proxy=_optional_str("proxy", proxy),
                 ca_certs=_path("ca_certs", ca_certs),
