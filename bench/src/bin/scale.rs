@@ -5,7 +5,7 @@
 //!     cargo build --release -p testserver
 //!     cargo build --profile bench -p eventsource-bench --bin scale
 //!     target/release/scale [--quick] [--json PATH] [--n 1,100,1000,10000] [--clients a,b]
-//!                        [--http 1.1,2] [--h2-max-streams N] [--skip scale,rate,broadcast]
+//!                        [--http 1.1,2] [--h2-max-streams N] [--skip scale,rate,broadcast] [--runs R]
 //!
 //! Clients, each in its best configuration (events reach user code on the runtime the client
 //! runs on, two worker threads each): `ours-default` and `ours-lean`
