@@ -16,6 +16,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 
 use crate::conn::ConnInfo;
+use crate::load::LoadBody;
 use crate::log::DoneGuard;
 use crate::stream::StreamGen;
 
@@ -43,6 +44,8 @@ pub(crate) enum Kind {
     Gen(Box<StreamGen>),
     /// `first`, then `chunk` again and again, forever.
     Repeat { first: Option<Bytes>, chunk: Bytes },
+    /// A `/load/*` stream.
+    Load(Box<LoadBody>),
 }
 
 /// The response body of every endpoint.
@@ -70,6 +73,10 @@ impl Out {
 
     pub(crate) fn generated(generator: StreamGen) -> Self {
         Self { kind: Kind::Gen(Box::new(generator)), _done: None }
+    }
+
+    pub(crate) fn load(body: LoadBody) -> Self {
+        Self { kind: Kind::Load(Box::new(body)), _done: None }
     }
 
     pub(crate) fn repeat(first: Option<Bytes>, chunk: Bytes) -> Self {
@@ -139,6 +146,7 @@ impl Body for Out {
             Kind::Full { data, .. } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
             Kind::Chan(rx) => rx.poll_recv(cx).map(|piece| piece.map(|r| r.map(Frame::data))),
             Kind::Gen(g) => g.poll_next(cx).map(|piece| piece.map(|b| Ok(Frame::data(b)))),
+            Kind::Load(l) => l.poll_next(cx).map(|piece| piece.map(|b| Ok(Frame::data(b)))),
             Kind::Repeat { first, chunk } => {
                 let next = first.take().unwrap_or_else(|| chunk.clone());
                 Poll::Ready(Some(Ok(Frame::data(next))))

@@ -15,6 +15,7 @@
 
 mod body;
 mod conn;
+mod load;
 mod log;
 mod proxy;
 mod query;
@@ -37,6 +38,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::conn::Kind;
 use crate::routes::State;
 
+pub use crate::load::{DEFAULT_MAX_SECS, DEFAULT_MAX_STREAMS, monotonic_ns};
 pub use crate::log::{Entry, ProxyEntry};
 pub use crate::tls::Certs;
 
@@ -57,7 +59,7 @@ pub const TRICKY: &[u8] = b"\xEF\xBB\xBFdata: \xCE\xB1\xE2\x80\xA6\r\ndata: \xF0
 /// .unwrap();
 /// let ca = &server.certs().unwrap().ca_pem; // trust this, then GET server.tls_url("...")
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     port: u16,
     threads: usize,
@@ -66,12 +68,43 @@ pub struct Options {
     max_concurrent_streams: Option<u32>,
     cert_dir: Option<PathBuf>,
     proxy_auth: Option<(String, String)>,
+    max_load_streams: usize,
+    max_load_secs: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            port: 0,
+            threads: 0,
+            tls: false,
+            proxies: false,
+            max_concurrent_streams: None,
+            cert_dir: None,
+            proxy_auth: None,
+            max_load_streams: DEFAULT_MAX_STREAMS,
+            max_load_secs: DEFAULT_MAX_SECS,
+        }
+    }
 }
 
 impl Options {
     /// The plain listener alone on an ephemeral port, on a current-thread runtime.
     pub fn new() -> Options {
         Options::default()
+    }
+
+    /// At most this many `/load/*` streams open at once (default 20,000); more get a 503.
+    pub fn max_load_streams(mut self, max: usize) -> Options {
+        self.max_load_streams = max;
+        self
+    }
+
+    /// A `/load/*` stream ends after this many seconds (default 600), or sooner if it asks
+    /// (`secs=S`).
+    pub fn max_load_secs(mut self, secs: u64) -> Options {
+        self.max_load_secs = secs;
+        self
     }
 
     /// The plain listener's port on 127.0.0.1 (0 = ephemeral). The other listeners always take
@@ -190,8 +223,12 @@ impl Server {
         };
         let ports = Self::bind_extra(&options, certs.as_ref(), &mut listeners).map_err(cleanup)?;
 
-        let state =
-            State::new(log::Log::new(), options.max_concurrent_streams, options.proxy_auth.clone());
+        let state = State::new(
+            log::Log::new(),
+            options.max_concurrent_streams,
+            options.proxy_auth.clone(),
+            load::Hub::new(options.max_load_streams, options.max_load_secs),
+        );
         let shared = state.clone();
         let threads = options.threads;
         let (stop, stopped) = oneshot::channel();
@@ -410,6 +447,11 @@ pub fn serve(
     listeners: Vec<std::net::TcpListener>,
     _port: u16,
 ) -> io::Result<Vec<tokio::task::JoinHandle<()>>> {
-    let state = State::new(log::Log::new(), None, None);
+    let state = State::new(
+        log::Log::new(),
+        None,
+        None,
+        load::Hub::new(DEFAULT_MAX_STREAMS, DEFAULT_MAX_SECS),
+    );
     listeners.into_iter().map(|l| conn::spawn_accept_loop(l, Kind::Plain, state.clone())).collect()
 }

@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 
 const USAGE: &str = "usage: testserver [--port N] [--threads N] [--exit-on-eof] [--tls] [--proxies] [--all]\n\
     \x20                 [--cert-dir DIR] [--proxy-auth USER:PASS] [--max-concurrent-streams N]\n\
+    \x20                 [--max-load-streams N] [--max-load-secs S]\n\
     Serves the SSE scenario server on 127.0.0.1 (port 0 = ephemeral) until killed.\n\
     --exit-on-eof               also exit when standard input closes\n\
     --threads N                 tokio worker threads (default 2)\n\
@@ -16,7 +17,9 @@ const USAGE: &str = "usage: testserver [--port N] [--threads N] [--exit-on-eof] 
     --cert-dir DIR              write ca.pem, client.pem, client.key there (default: a temp dir,\n\
     \x20                           removed at exit)\n\
     --proxy-auth USER:PASS      the proxies require these credentials (default: accept any)\n\
-    --max-concurrent-streams N  HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (default 200)\n";
+    --max-concurrent-streams N  HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (default 200)\n\
+    --max-load-streams N        at most N /load/* streams open at once (default 20000)\n\
+    --max-load-secs S           a /load/* stream ends after S seconds (default 600)\n";
 
 fn main() {
     let mut port: u16 = 0;
@@ -26,6 +29,8 @@ fn main() {
     let mut cert_dir = None;
     let mut proxy_auth = None;
     let mut max_streams = None;
+    let mut max_load_streams = testserver::DEFAULT_MAX_STREAMS;
+    let mut max_load_secs = testserver::DEFAULT_MAX_SECS;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -64,6 +69,16 @@ fn main() {
                     .unwrap_or_else(|_| fail("--max-concurrent-streams needs a number"));
                 max_streams = Some(n);
             }
+            "--max-load-streams" => {
+                max_load_streams = value("--max-load-streams")
+                    .parse()
+                    .unwrap_or_else(|_| fail("--max-load-streams needs a number"))
+            }
+            "--max-load-secs" => {
+                max_load_secs = value("--max-load-secs")
+                    .parse()
+                    .unwrap_or_else(|_| fail("--max-load-secs needs a number"))
+            }
             "--help" | "-h" => {
                 print!("{USAGE}");
                 return;
@@ -72,7 +87,11 @@ fn main() {
         }
     }
 
-    let mut options = testserver::Options::new().port(port).threads(threads.max(1));
+    let mut options = testserver::Options::new()
+        .port(port)
+        .threads(threads.max(1))
+        .max_load_streams(max_load_streams)
+        .max_load_secs(max_load_secs);
     if tls {
         options = options.tls();
     }

@@ -27,6 +27,8 @@ pub(crate) struct State {
     pub(crate) max_concurrent_streams: Option<u32>,
     /// The credentials the proxies require, if any.
     pub(crate) proxy_auth: Option<(String, String)>,
+    /// The `/load/*` streams.
+    pub(crate) load: Arc<crate::load::Hub>,
 }
 
 impl State {
@@ -34,6 +36,7 @@ impl State {
         log: Arc<Log>,
         max_concurrent_streams: Option<u32>,
         proxy_auth: Option<(String, String)>,
+        load: crate::load::Hub,
     ) -> Arc<State> {
         Arc::new(State {
             log,
@@ -41,6 +44,7 @@ impl State {
             conns: Counters::default(),
             max_concurrent_streams,
             proxy_auth,
+            load: Arc::new(load),
         })
     }
 }
@@ -138,6 +142,10 @@ pub(crate) async fn handle(
         "/redirect" => redirect(&query),
         "/stream" => sse(Out::generated(StreamGen::from_query(&query))),
         "/llm" => llm(&query),
+        "/load/stream" => crate::load::stream(&state, &ctx, &query),
+        "/load/broadcast" => crate::load::broadcast(&state, &parts.method, &query),
+        "/load/rate" => crate::load::rate(&state, &query),
+        "/load/stats" => crate::load::stats(&state),
         "/resume" => {
             let id = parts.headers.get("last-event-id").map(|v| v.as_bytes());
             crate::resume::resume(&ctx, &query, k, id)
