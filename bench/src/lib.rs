@@ -56,6 +56,33 @@ fn json_1k(rng: &mut Rng, id: u64) -> String {
     format!("id: {id}\ndata: {{\"id\":{id},\"items\":[{items}]}}\n\n")
 }
 
+/// Pure-ASCII words, as most JSON APIs send them (the other corpora mix in `é` and `😀`).
+const ASCII_WORDS: [&str; 10] =
+    ["the", "model", "token", "stream", "of", "events", "and", "a", "reply", "word"];
+
+/// ~1 KB of ASCII JSON with `event:` and `id:` lines.
+fn json_1k_ascii(rng: &mut Rng, id: u64) -> String {
+    let mut items = String::new();
+    while items.len() < 940 {
+        let w = ASCII_WORDS[rng.below(ASCII_WORDS.len() as u64) as usize];
+        items.push_str(&format!("{{\"k\":{},\"v\":\"{w}\"}},", rng.below(100000)));
+    }
+    items.pop();
+    format!("event: update\nid: {id}\ndata: {{\"id\":{id},\"items\":[{items}]}}\n\n")
+}
+
+/// A ~190-byte ASCII chat-completion chunk, as LLM APIs stream them.
+fn llm_chunk_ascii(rng: &mut Rng, i: u64) -> String {
+    let w = ASCII_WORDS[rng.below(ASCII_WORDS.len() as u64) as usize];
+    format!(
+        "data: {{\"id\":\"chatcmpl-{:016x}\",\"object\":\"chat.completion.chunk\",\"created\":{},\
+         \"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\" {w}\"}},\
+         \"finish_reason\":null}}]}}\n\n",
+        rng.next(),
+        1_700_000_000 + i / 50
+    )
+}
+
 fn multi_line(rng: &mut Rng) -> String {
     let mut s = String::from("event: chunk\n");
     for _ in 0..5 {
@@ -80,7 +107,8 @@ fn build(name: &'static str, mut gen_event: impl FnMut(&mut Rng, u64) -> (String
     Corpus { name, bytes: Bytes::from(s), events }
 }
 
-/// All corpora: tiny, LLM-token, ~1 KB JSON, multi-line, CRLF, mixed.
+/// All corpora: tiny, LLM-token, ~1 KB JSON (with non-ASCII words, and pure ASCII), a ~190-byte
+/// ASCII chat-completion chunk, multi-line, CRLF, mixed.
 pub fn corpora() -> Vec<Corpus> {
     vec![
         build("small", |rng, _| (format!("data: tok{}\n\n", rng.below(10)), true)),
@@ -96,6 +124,8 @@ pub fn corpora() -> Vec<Corpus> {
             (format!("id: {id}\n{}", llm_event(rng, "\n")), true)
         }),
         build("json_1k", |rng, i| (json_1k(rng, i), true)),
+        build("json_1k_ascii", |rng, i| (json_1k_ascii(rng, i), true)),
+        build("llm_chunk_ascii", |rng, i| (llm_chunk_ascii(rng, i), true)),
         build("multi_line", |rng, _| (multi_line(rng), true)),
         build("crlf", |rng, _| (llm_event(rng, "\r\n"), true)),
         build("mixed", |rng, i| match rng.below(10) {
