@@ -5,16 +5,20 @@
     .venv/bin/python bench/python/many.py --latency
 
 `--counts`: for each N, a fresh process opens N sources in one running asyncio loop, each with
-an `onmessage` callback (delivered on that loop), on `--transport`, against the testserver's `--path` (default
-`/stream?count=1&hold=1`: one event right after the headers, then an idle open connection). Reported: the time from the
-first constructor call to the N-th first event, the RSS and fd growth per source once all are
-idle (over a baseline taken after one source warmed up the runtime), and how many opened if the
-process ran out of file descriptors. RLIMIT_NOFILE's soft limit is raised to the hard limit.
+an `onmessage` callback (delivered on that loop), on `--transport`, against the testserver's
+`--path` (default `/stream?count=1&hold=1`: one event right after the headers, then an idle
+open connection). Reported: the time to make the N sources and attach their listeners
+(`make_seconds`), the time from the first constructor call to the N-th first event
+(`seconds`), the RSS and descriptor growth per source once all are idle (over a baseline taken
+after one source warmed up the runtime), and how many opened if the process ran out of
+descriptors. RLIMIT_NOFILE's soft limit is raised to the hard limit.
 
 `--latency`: one source, one event every 5 ms for 2 s from a small server in this script that
 writes `time.monotonic_ns()` (system-wide on Linux) into each event just before sending it;
 p50/p99/max from that stamp to the callback (callbacks on a running loop) and to the
-`async for` body, leaving out the first 20 events (connection start-up). Pass `--package DIR` to put another build's package first on `sys.path`.
+`async for` body, leaving out the first 20 events (connection start-up).
+
+`--package DIR` puts another build's package first on `sys.path` (before/after comparisons).
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ def open_many(url: str, n: int, transport: str) -> dict[str, Any]:
                 error = f"{type(e).__name__}: {e}"
                 break
             sources.append(es)
+        made = time.perf_counter() - t0
         if error is None:
             try:
                 await asyncio.wait_for(all_in, 120)
@@ -95,7 +100,8 @@ def open_many(url: str, n: int, transport: str) -> dict[str, Any]:
             per_source = {"measure_error": str(e)}
         for es in sources:
             es.close()
-        return {"n": n, "opened": opened, "events": got, "seconds": round(dt, 3),
+        return {"n": n, "opened": opened, "events": got, "make_seconds": round(made, 3),
+                "seconds": round(dt, 3),
                 "error": error, **per_source, "nofile": hard}
 
     return asyncio.run(main())

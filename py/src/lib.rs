@@ -610,7 +610,7 @@ impl NativeSource {
     }
 
     /// Registers with a loop's notifier: from now on the notifier lists the returned token
-    /// whenever events become available (or the source finishes), and once at once. Replaces
+    /// whenever events become available (or the source finishes), and once right away. Replaces
     /// any previous watch.
     fn watch(&self, notifier: &Notifier) -> u64 {
         let mut slot = lock(&self.watch);

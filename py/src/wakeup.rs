@@ -147,16 +147,15 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// A new registration: a fresh token, listed as ready at once (events may be queued
-    /// already; a spurious look is harmless, a lost wake-up is not).
+    /// A new registration, with a fresh token. Its owner marks it once its core notifier is
+    /// in place (events may be queued already: a spurious look is harmless, a lost wake-up
+    /// is not).
     pub(crate) fn watch(&self) -> Watch {
-        let w = Watch {
+        Watch {
             token: NEXT_TOKEN.fetch_add(1, Ordering::Relaxed),
             pending: Arc::new(AtomicBool::new(false)),
             shared: self.shared.clone(),
-        };
-        w.mark();
-        w
+        }
     }
 }
 

@@ -168,5 +168,6 @@ def test_create_stream_close_cycles_keep_memory_and_descriptors_flat(
         return rss0, fds0, _rss_kib(), _n_fds()
 
     rss0, fds0, rss1, fds1 = asyncio.run(main())
+    print(f"{consumer}: {CYCLES} cycles, RSS {rss0} -> {rss1} KiB, descriptors {fds0} -> {fds1}")
     assert rss1 - rss0 < 8 * 1024, f"RSS grew by {rss1 - rss0} KiB over {CYCLES} cycles"
     assert fds1 <= fds0, (fds0, fds1)
