@@ -10,12 +10,11 @@
 //!   last event ID and origin, which repeat from one event to the next.
 //! - Blocking waits release the GIL (`py.detach`) and wake up every 50 ms to run Python signal
 //!   handlers, so Ctrl-C interrupts a blocking iteration promptly.
-//! - Event-loop integration goes through a non-blocking pipe owned here: the core's notifier
-//!   writes one byte when the queue goes from empty to non-empty (once per batch, never with
-//!   the GIL), and the Python side watches the read end with `loop.add_reader`. The pipe lives
-//!   as long as the `NativeSource`, so the notifier can never write to a reused descriptor.
+//! - Event-loop integration goes through one [`wakeup::Notifier`] per loop (an eventfd and a
+//!   ready list, see `wakeup.rs`): a watched source's core notifier lists the source when its
+//!   queue goes from empty to non-empty (once per batch, never with the GIL), and the loop's
+//!   one reader drains the list. One descriptor per loop, not one pair per source.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,12 +22,14 @@ use std::time::{Duration, Instant};
 
 mod logbridge;
 mod raw;
+mod wakeup;
 
 use eventsource_core::{Event, EventSource, Options, ReadyState, Recv, Text, TransportKind};
-use pyo3::exceptions::{PyException, PyOSError, PyValueError};
+use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use wakeup::Notifier;
 
 pyo3::create_exception!(
     _native,
@@ -325,54 +326,6 @@ fn convert<'py>(
 }
 
 // ---------------------------------------------------------------------------------------------
-// The wake-up pipe.
-
-struct Pipe {
-    read: OwnedFd,
-    write: OwnedFd,
-}
-
-impl Pipe {
-    fn new() -> std::io::Result<Pipe> {
-        let mut fds = [0 as libc::c_int; 2];
-        // SAFETY: `fds` has room for the two descriptors pipe() writes.
-        if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: pipe() succeeded, so both descriptors are open and owned by nobody else.
-        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        for fd in [read.as_raw_fd(), write.as_raw_fd()] {
-            // SAFETY: plain fcntl calls on descriptors we own.
-            unsafe {
-                let fl = libc::fcntl(fd, libc::F_GETFL);
-                libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
-                let fd_flags = libc::fcntl(fd, libc::F_GETFD);
-                libc::fcntl(fd, libc::F_SETFD, fd_flags | libc::FD_CLOEXEC);
-            }
-        }
-        Ok(Pipe { read, write })
-    }
-
-    fn poke(&self) {
-        // A full pipe (EAGAIN) is fine: the reader is going to wake up anyway.
-        // SAFETY: writing one byte from a valid buffer to a descriptor we own.
-        let _ = unsafe { libc::write(self.write.as_raw_fd(), b"\x01".as_ptr().cast(), 1) };
-    }
-
-    fn drain(&self) {
-        let mut buf = [0u8; 256];
-        loop {
-            // SAFETY: reading into a valid buffer from a non-blocking descriptor we own.
-            let n =
-                unsafe { libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if n < buf.len() as isize {
-                break;
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // NativeSource.
 
 fn duration(name: &str, secs: f64) -> PyResult<Duration> {
@@ -393,7 +346,8 @@ pub struct NativeSource {
     closed: AtomicBool,
     /// Bumped by `table_changed`.
     table_gen: AtomicU64,
-    pipe: Mutex<Option<Arc<Pipe>>>,
+    /// The token of the current watch (see `watch`).
+    watch: Mutex<Option<u64>>,
     cache: Mutex<StrCache>,
 }
 
@@ -479,7 +433,7 @@ impl NativeSource {
             es,
             closed: AtomicBool::new(false),
             table_gen: AtomicU64::new(0),
-            pipe: Mutex::new(None),
+            watch: Mutex::new(None),
             cache: Mutex::new(StrCache::default()),
         })
     }
@@ -662,31 +616,33 @@ impl NativeSource {
         }
     }
 
-    /// The read end of a non-blocking pipe that receives a byte whenever events become
-    /// available (or the source finishes). Created on first call; owned by this object.
-    fn wakeup_fd(&self) -> PyResult<i32> {
-        let mut slot = lock(&self.pipe);
-        if let Some(p) = &*slot {
-            return Ok(p.read.as_raw_fd());
-        }
-        let pipe = Arc::new(Pipe::new().map_err(|e| PyOSError::new_err(e.to_string()))?);
-        let fd = pipe.read.as_raw_fd();
-        let p = pipe.clone();
-        self.es.set_notify(Some(Box::new(move || p.poke())));
-        *slot = Some(pipe);
-        // Events may have been queued before the notifier existed: a spurious wake-up is
-        // harmless, a lost one is not.
-        if let Some(p) = &*slot {
-            p.poke();
-        }
-        Ok(fd)
+    /// Registers with a loop's notifier: from now on the notifier lists the returned token
+    /// whenever events become available (or the source finishes), and once right away. Replaces
+    /// any previous watch.
+    fn watch(&self, notifier: &Notifier) -> u64 {
+        let mut slot = lock(&self.watch);
+        let w = Arc::new(notifier.watch());
+        let token = w.token;
+        let marker = w.clone();
+        self.es.set_notify(Some(Box::new(move || marker.mark())));
+        *slot = Some(token);
+        // After the notifier is in place: events queued before it are seen by this look.
+        w.mark();
+        token
     }
 
-    /// Empties the wake-up pipe (call before taking events, so no wake-up is lost).
-    fn drain_wakeup(&self) {
-        if let Some(p) = &*lock(&self.pipe) {
-            p.drain();
+    /// Ends the watch (only if it is `token`'s, when given); returns the token it ended.
+    #[pyo3(signature = (token = None))]
+    fn unwatch(&self, token: Option<u64>) -> Option<u64> {
+        let mut slot = lock(&self.watch);
+        if token.is_some() && *slot != token {
+            return None;
         }
+        let old = slot.take();
+        if old.is_some() {
+            self.es.set_notify(None);
+        }
+        old
     }
 }
 
@@ -755,6 +711,7 @@ fn report_unraisable(exc: Bound<'_, PyAny>, obj: Bound<'_, PyAny>) {
 #[pyo3(name = "_native")]
 fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeSource>()?;
+    m.add_class::<Notifier>()?;
     m.add_function(wrap_pyfunction!(report_unraisable, m)?)?;
     raw::register(m)?;
     m.add_class::<PyEvent>()?;

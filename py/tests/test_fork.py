@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -90,3 +91,75 @@ def test_fork_child_async(server: Server) -> None:
     p.join(10)
     assert p.exitcode == 0
     es.close()
+
+
+def test_fork_while_the_library_loop_watches_sources(server: Server) -> None:
+    """The parent's callbacks run on the library thread's loop (its wake-up watched there) when
+    it forks: the child gets callbacks of its own, on its own library loop and in its own
+    asyncio loop, and the parent's source goes on receiving (the child never reads the parent's
+    wake-up)."""
+    import asyncio
+    import threading
+
+    parent_got: list[str] = []
+    more = threading.Event()
+    es = EventSource(server.url("stream?count=0&size=8&rate=50"))
+
+    def on(ev: Any) -> None:
+        parent_got.append(ev.data)
+        if len(parent_got) >= 3:
+            more.set()
+
+    es.onmessage = on
+    assert more.wait(10)
+    ctx = multiprocessing.get_context("fork")
+    parent_end, child_end = ctx.Pipe()
+
+    def run(conn: Any) -> None:
+        url = f"{server.base}/stream?count=3&size=8&hold=1"
+        got: list[str] = []
+        done = threading.Event()
+
+        def on_child(ev: Any) -> None:
+            got.append(ev.data[:8])
+            if len(got) == 3:
+                done.set()
+
+        lib = EventSource(url)  # no loop running: the child's library thread
+        lib.onmessage = on_child
+        ok_lib = done.wait(10)
+        lib.close()
+
+        async def in_loop() -> int:
+            n = 0
+            fut = asyncio.get_running_loop().create_future()
+
+            def count(_: Any) -> None:
+                nonlocal n
+                n += 1
+                if n == 3:
+                    fut.set_result(None)
+
+            s = EventSource(url)
+            s.onmessage = count
+            await asyncio.wait_for(fut, 10)
+            s.close()
+            return n
+
+        conn.send((ok_lib, got, asyncio.run(in_loop())))
+
+    before = len(parent_got)
+    p = ctx.Process(target=run, args=(child_end,))
+    p.start()
+    assert parent_end.poll(30), "the child did not report"
+    ok_lib, got, in_loop = parent_end.recv()
+    p.join(10)
+    assert p.exitcode == 0
+    assert ok_lib and got == ['{"seq":1', '{"seq":2', '{"seq":3'], got
+    assert in_loop == 3
+    # The parent's source goes on (50 events/s).
+    deadline = time.monotonic() + 5
+    while len(parent_got) < before + 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    es.close()
+    assert len(parent_got) >= before + 20, (before, len(parent_got))

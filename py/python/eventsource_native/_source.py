@@ -5,11 +5,12 @@ of consumer take them out, always a whole batch per crossing into Rust:
 
 - ``for ev in es``: ``NativeSource.next_batch`` waits with the GIL released and runs signal
   handlers every 50 ms (Ctrl-C works), then converts the batch in one go.
-- ``async for ev in es``: the native wake-up pipe is watched with ``loop.add_reader``; the core
-  writes one byte when the queue goes from empty to non-empty, so the loop wakes once per batch,
-  with no thread per source.
-- callbacks: the same pipe, watched by the asyncio loop that was running when the source was
-  made, else by one library thread running its own loop, shared by all sources.
+- ``async for ev in es``: the loop has one wake-up for all its sources (``_LoopWaker``: a native
+  ``Notifier``, one descriptor, watched with ``loop.add_reader``); a source's core lists it there
+  when its queue goes from empty to non-empty, so the loop wakes once per batch, with no thread
+  and no descriptor per source.
+- callbacks: the same, on the asyncio loop that was running when the source was made, else on
+  one library thread running its own loop, shared by all sources.
 
 The iterators are native (``_native.SyncIter`` / ``AsyncIter``): a batch of plain messages with no
 listeners is handed to their ``BatchSlot`` and they yield it one C call per event; the generators
@@ -27,6 +28,7 @@ import json as _json
 import math
 import os
 import threading
+import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any, Callable, Final, Optional, Union
 
@@ -70,13 +72,83 @@ def _library_loop() -> asyncio.AbstractEventLoop:
 
 
 def _forget_library_loop() -> None:  # after fork(): the thread is gone in the child
-    global _lib_loop, _lib_lock
+    global _lib_loop, _lib_lock, _wakers, _wakers_lock
     _lib_loop = None
     _lib_lock = threading.Lock()
+    # The parent's loops are not the child's: their descriptors must not be read here.
+    _wakers = weakref.WeakKeyDictionary()
+    _wakers_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_library_loop)
+
+
+# ---------------------------------------------------------------------------------------------
+# One wake-up per event loop.
+
+
+class _LoopWaker:
+    """The wake-up of one event loop, shared by every source it serves: a native ``Notifier``
+    (one descriptor, read with one ``loop.add_reader``) and the callbacks of the watching
+    sources by token. A drain names the sources that got events (or finished), in the order
+    they got them, and each one's ``_on_readable`` runs.
+
+    Only the loop's reader holds it (``_wakers`` maps loops to weak references): closing the
+    loop drops it, and with it the sources it kept alive."""
+
+    __slots__ = ("notifier", "callbacks", "__weakref__")
+
+    def __init__(self) -> None:
+        self.notifier = _native.Notifier()  # OSError (EMFILE) when no descriptor is left
+        self.callbacks: dict[int, Callable[[], None]] = {}
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:  # on the loop's thread
+        if not loop.is_closed():
+            loop.add_reader(self.notifier.fileno(), self._on_ready)
+
+    def _on_ready(self) -> None:
+        self._run(self.notifier.drain())
+
+    def _run(self, tokens: list[int]) -> None:
+        callbacks = self.callbacks
+        for i, token in enumerate(tokens):
+            cb = callbacks.get(token)
+            if cb is None:
+                continue  # unwatched since it was listed
+            try:
+                cb()
+            except BaseException:
+                # The rest are off the ready list already: they are looked at on the next turn.
+                rest = tokens[i + 1 :]
+                loop = _running_loop()
+                if rest and loop is not None:
+                    loop.call_soon(self._run, rest)
+                raise
+
+
+_wakers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.ref[_LoopWaker]] = (
+    weakref.WeakKeyDictionary()
+)
+_wakers_lock = threading.Lock()
+
+
+def _waker_for(loop: asyncio.AbstractEventLoop) -> _LoopWaker:
+    """The loop's waker, made (and its reader added, on the loop's thread) on first need.
+    Raises ``OSError`` when its descriptor cannot be made."""
+    with _wakers_lock:
+        ref = _wakers.get(loop)
+        waker = ref() if ref is not None else None
+        if waker is not None:
+            return waker
+        waker = _LoopWaker()
+        _wakers[loop] = weakref.ref(waker)
+    # Until the reader holds it, the scheduled call does (and the caller).
+    if _running_loop() is loop:
+        waker.start(loop)
+    else:
+        loop.call_soon_threadsafe(waker.start, loop)
+    return waker
 
 
 def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
@@ -499,7 +571,7 @@ class EventSource:
                 self._dispatch_ident = None
 
     def _start_dispatch(self) -> None:
-        """Makes sure the wake-up pipe is watched by the callback loop."""
+        """Makes sure the source is watched by the callback loop's waker."""
         self._observed = True
         if self._closed or self._reader_loop is not None:
             return
@@ -509,42 +581,41 @@ class EventSource:
         self._watch(loop)
 
     def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        # The waker first: if its descriptor cannot be made, nothing is left half-set.
+        waker = _waker_for(loop)
         self._reader_loop = loop
-        fd = self._native.wakeup_fd()
         if _running_loop() is loop:
-            loop.add_reader(fd, self._on_readable)
+            self._register(loop, waker)
         elif loop is _lib_loop:
-            loop.call_soon_threadsafe(self._add_reader_later, loop, fd)
+            # Listeners are attached one statement at a time on the user's thread while this
+            # thread may already run: a short grace lets `es.onopen = f; es.onmessage = g` both
+            # see the first events, as they would in a browser.
+            loop.call_soon_threadsafe(loop.call_later, _GRACE, self._register, loop, waker)
         else:
-            loop.call_soon_threadsafe(self._add_reader, loop, fd)
+            loop.call_soon_threadsafe(self._register, loop, waker)
 
-    def _add_reader(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
-        if not self._closed and self._reader_loop is loop:
-            loop.add_reader(fd, self._on_readable)
-
-    def _add_reader_later(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
-        # Listeners are attached one statement at a time on the user's thread while this thread
-        # may already run: a short grace lets `es.onopen = f; es.onmessage = g` both see the
-        # first events, as they would in a browser.
-        loop.call_later(_GRACE, self._add_reader, loop, fd)
+    def _register(self, loop: asyncio.AbstractEventLoop, waker: _LoopWaker) -> None:
+        """On the loop's thread: the waker calls `_on_readable` whenever events come."""
+        if self._closed or self._reader_loop is not loop:
+            return
+        token = self._native.watch(waker.notifier)
+        waker.callbacks[token] = self._on_readable
+        if self._closed or self._reader_loop is not loop:  # unwatched meanwhile, elsewhere
+            waker.callbacks.pop(token, None)
+            self._native.unwatch(token)
 
     def _unwatch(self) -> None:
+        """Any thread; idempotent."""
         loop, self._reader_loop = self._reader_loop, None
-        if loop is None or loop.is_closed():
-            return
-        fd = self._native.wakeup_fd()
-        if _running_loop() is loop:
-            loop.remove_reader(fd)
-        else:
-            try:
-                loop.call_soon_threadsafe(loop.remove_reader, fd)
-            except RuntimeError:
-                pass
+        token = self._native.unwatch()
+        if token is not None and loop is not None:
+            ref = _wakers.get(loop)
+            waker = ref() if ref is not None else None
+            if waker is not None:
+                waker.callbacks.pop(token, None)
 
     def _on_readable(self) -> None:
-        """The wake-up pipe is readable: wake an `async for`, or run the callbacks."""
-        native = self._native
-        native.drain_wakeup()
+        """The source has events (or finished): wake an `async for`, or run the callbacks."""
         w = self._waiter
         if w is not None:
             self._waiter = None
@@ -692,7 +763,7 @@ class EventSource:
                         return
                     fut: asyncio.Future[None] = loop.create_future()
                     self._waiter = fut
-                    # Re-check: a dispatcher on another loop may have drained the pipe already.
+                    # Re-check: a dispatcher on another loop may have looked already.
                     batch, only_messages = native.take(_BATCH)
                     if not batch:
                         try:
