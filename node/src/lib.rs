@@ -16,9 +16,11 @@
 //! bounded too: above [`HIGH_WATER`] bytes the handler stops the connection from reading until
 //! JavaScript catches up.
 //!
-//! Keeping the process alive: the ThreadsafeFunction is strong (ref'd) while the source is
-//! open or connecting, so Node waits for its events; it is released on `close()` and once the
-//! source has failed and its last event was taken, so a closed source never holds the loop.
+//! Keeping the process alive: the ThreadsafeFunction is strong (ref'd) while the wrapper says
+//! so ([`NativeSource::set_ref`]: open or connecting, and something listens), so Node waits for
+//! its events; it is released on `close()`, once the source has failed and its last event was
+//! taken, and when the wrapper is garbage-collected (`Drop`), so a closed or collected source
+//! never holds the loop. Its JS function reaches the wrapper through a `WeakRef`.
 //!
 //! What the server answered crosses only where it is needed, never per message: the headers
 //! of the response that opened a connection come with its `open`, and the headers and body
@@ -74,8 +76,9 @@ const SEGMENT_WORDS: usize = (1 << 15) - HEADER;
 /// JavaScript catches up.
 const HIGH_WATER: usize = 8 << 20;
 
-/// The wake-up: called with no arguments on the JS thread. Strong (keeps the loop alive),
-/// errors are not passed to it, and at most 2 calls are ever queued (they coalesce).
+/// The wake-up: called with no arguments on the JS thread. Created strong (it keeps the loop
+/// alive; the wrapper turns that off and on with [`NativeSource::set_ref`]), errors are not
+/// passed to it, and at most 2 calls are ever queued (they coalesce).
 type Wake = ThreadsafeFunction<(), Unknown<'static>, (), Status, false, false, 2>;
 
 /// Options as the JS wrapper passes them, already validated there. Durations in milliseconds;
@@ -638,6 +641,31 @@ impl NativeSource {
         self.source.as_ref().map_or(ReadyState::Closed as u32, |s| s.ready_state() as u32)
     }
 
+    /// Whether the wake-up keeps the event loop alive. The wrapper keeps it on while the source
+    /// is open or connecting and something listens (see `index.js`); released, it does nothing.
+    #[napi(catch_unwind)]
+    pub fn set_ref(&self, env: &Env, on: bool) -> Result<()> {
+        let wake = lock(&self.shared.wake);
+        let Some(w) = wake.as_ref().filter(|w| !w.aborted()) else { return Ok(()) };
+        // SAFETY: on the JS thread, and the function is not released while the lock is held.
+        // (napi-rs's own refer/unref need the only handle, which the runtime thread shares.)
+        let status = unsafe {
+            if on {
+                napi::sys::napi_ref_threadsafe_function(env.raw(), w.raw())
+            } else {
+                napi::sys::napi_unref_threadsafe_function(env.raw(), w.raw())
+            }
+        };
+        if status == napi::sys::Status::napi_ok {
+            Ok(())
+        } else {
+            Err(Error::new(
+                Status::GenericFailure,
+                format!("napi_(un)ref_threadsafe_function: {status}"),
+            ))
+        }
+    }
+
     /// Closes the source: no event is taken afterwards, the connection is dropped and the
     /// wake-up released (the process may exit). Idempotent.
     #[napi(catch_unwind)]
@@ -651,6 +679,14 @@ impl NativeSource {
         p.bytes = 0;
         drop(p);
         lock(&self.shared.wake).take();
+    }
+}
+
+/// The wrapper was garbage-collected without `close()` (it had no listeners, see `index.js`):
+/// close, so that its connection ends and its wake-up no longer holds the loop.
+impl Drop for NativeSource {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
