@@ -18,75 +18,160 @@ pub fn is_wide(s: &str) -> bool {
 
 /// Appends `s` as Latin-1. `s` must hold no character above U+00FF (`!is_wide(s)`).
 pub fn push_latin1(dst: &mut Vec<u8>, s: &str) {
+    debug_assert!(!is_wide(s));
     let b = s.as_bytes();
-    if s.is_ascii() {
-        dst.extend_from_slice(b);
-        return;
-    }
-    dst.reserve(b.len());
+    let n = b.len();
+    dst.reserve(n);
+    let len = dst.len();
     let mut i = 0;
-    while i < b.len() {
-        let run = ascii_run(&b[i..]);
-        dst.extend_from_slice(&b[i..i + run]);
-        i += run;
-        if i < b.len() {
-            // A two-byte sequence, C2 or C3 then a continuation byte.
-            dst.push(((b[i] & 0x1F) << 6) | (b[i + 1] & 0x3F));
-            i += 2;
+    let mut o = 0;
+    // SAFETY: `n` bytes are reserved after `len` and at most one is written per byte read
+    // (`o <= i`); a block store of 16 happens only where `i + 16 <= n`, so `o + 16 <= n`.
+    // Reads stay below `n`: a lead byte C2/C3 is followed by its continuation byte (`s` is
+    // UTF-8), and `o` bytes are initialized when the length is set.
+    unsafe {
+        let out = dst.as_mut_ptr().add(len);
+        while i < n {
+            if i + 16 <= n {
+                let run = block::latin1(b.as_ptr().add(i), out.add(o));
+                i += run;
+                o += run;
+                if run == 16 {
+                    continue;
+                }
+            }
+            let c0 = *b.get_unchecked(i);
+            if c0 < 0x80 {
+                *out.add(o) = c0;
+                i += 1;
+            } else {
+                // C2 or C3, then a continuation byte.
+                *out.add(o) = ((c0 & 0x1F) << 6) | (*b.get_unchecked(i + 1) & 0x3F);
+                i += 2;
+            }
+            o += 1;
         }
+        dst.set_len(len + o);
     }
 }
 
 /// Appends `s` as UTF-16.
 pub fn push_utf16(dst: &mut Vec<u16>, s: &str) {
     let b = s.as_bytes();
-    dst.reserve(b.len());
+    let n = b.len();
+    dst.reserve(n);
+    let len = dst.len();
     let mut i = 0;
-    while i < b.len() {
-        let run = ascii_run(&b[i..]);
-        dst.extend(b[i..i + run].iter().map(|&c| u16::from(c)));
-        i += run;
-        // Characters until the next ASCII byte (text outside Latin-1 comes in words).
-        while i < b.len() && b[i] >= 0x80 {
-            let c0 = u32::from(b[i]);
-            if c0 < 0xE0 {
-                dst.push((((c0 & 0x1F) << 6) | u32::from(b[i + 1] & 0x3F)) as u16);
+    let mut o = 0;
+    // SAFETY: as in `push_latin1`: `n` units reserved, at most one written per byte read (a
+    // 4-byte character writes 2), block stores of 16 only where `i + 16 <= n`; reads of a
+    // character's continuation bytes stay inside `s` (valid UTF-8).
+    unsafe {
+        let out = dst.as_mut_ptr().add(len);
+        while i < n {
+            if i + 16 <= n {
+                let run = block::utf16(b.as_ptr().add(i), out.add(o));
+                i += run;
+                o += run;
+                if run == 16 {
+                    continue;
+                }
+            }
+            let c0 = u32::from(*b.get_unchecked(i));
+            let c1 = || u32::from(*b.get_unchecked(i + 1) & 0x3F);
+            let c2 = || u32::from(*b.get_unchecked(i + 2) & 0x3F);
+            if c0 < 0x80 {
+                *out.add(o) = c0 as u16;
+                i += 1;
+                o += 1;
+            } else if c0 < 0xE0 {
+                *out.add(o) = (((c0 & 0x1F) << 6) | c1()) as u16;
                 i += 2;
+                o += 1;
             } else if c0 < 0xF0 {
-                let c = ((c0 & 0x0F) << 12)
-                    | (u32::from(b[i + 1] & 0x3F) << 6)
-                    | u32::from(b[i + 2] & 0x3F);
-                dst.push(c as u16);
+                *out.add(o) = (((c0 & 0x0F) << 12) | (c1() << 6) | c2()) as u16;
                 i += 3;
+                o += 1;
             } else {
-                let c = ((c0 & 0x07) << 18)
-                    | (u32::from(b[i + 1] & 0x3F) << 12)
-                    | (u32::from(b[i + 2] & 0x3F) << 6)
-                    | u32::from(b[i + 3] & 0x3F);
-                let c = c - 0x1_0000;
-                dst.push((0xD800 | (c >> 10)) as u16);
-                dst.push((0xDC00 | (c & 0x3FF)) as u16);
+                let c3 = u32::from(*b.get_unchecked(i + 3) & 0x3F);
+                let c = (((c0 & 0x07) << 18) | (c1() << 12) | (c2() << 6) | c3) - 0x1_0000;
+                *out.add(o) = (0xD800 | (c >> 10)) as u16;
+                *out.add(o + 1) = (0xDC00 | (c & 0x3FF)) as u16;
                 i += 4;
+                o += 2;
             }
         }
+        dst.set_len(len + o);
     }
 }
 
-/// How many bytes at the start of `b` are ASCII: 16 at a time, then one at a time.
-fn ascii_run(b: &[u8]) -> usize {
-    let mut i = 0;
-    while let Some(chunk) = b.get(i..i + 16) {
-        let w = u128::from_le_bytes(chunk.try_into().expect("16 bytes"));
-        let high = w & 0x8080_8080_8080_8080_8080_8080_8080_8080;
-        if high != 0 {
-            return i + (high.trailing_zeros() / 8) as usize;
+/// 16 bytes at a time: each function stores the 16 bytes at `src` as if they were ASCII
+/// (the caller keeps only what it counts) and returns how many lead the block as ASCII. One
+/// compare for 16 bytes, so the short ASCII runs between accented letters cost little.
+///
+/// # Safety
+/// `src` must be valid for 16 bytes of reads, `dst` for 16 units of writes.
+mod block {
+    #[cfg(target_arch = "x86_64")]
+    use std::arch::x86_64::{
+        __m128i, _mm_loadu_si128, _mm_movemask_epi8, _mm_setzero_si128, _mm_storeu_si128,
+        _mm_unpackhi_epi8, _mm_unpacklo_epi8,
+    };
+
+    fn ascii_prefix(mask: u32) -> usize {
+        if mask == 0 { 16 } else { mask.trailing_zeros() as usize }
+    }
+
+    // SSE2 is part of x86_64: no detection needed.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub unsafe fn latin1(src: *const u8, dst: *mut u8) -> usize {
+        // SAFETY: the caller's.
+        unsafe {
+            let v = _mm_loadu_si128(src.cast::<__m128i>());
+            _mm_storeu_si128(dst.cast::<__m128i>(), v);
+            ascii_prefix(_mm_movemask_epi8(v) as u32)
         }
-        i += 16;
     }
-    while i < b.len() && b[i] < 0x80 {
-        i += 1;
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub unsafe fn utf16(src: *const u8, dst: *mut u16) -> usize {
+        // SAFETY: the caller's.
+        unsafe {
+            let v = _mm_loadu_si128(src.cast::<__m128i>());
+            let zero = _mm_setzero_si128();
+            _mm_storeu_si128(dst.cast::<__m128i>(), _mm_unpacklo_epi8(v, zero));
+            _mm_storeu_si128(dst.add(8).cast::<__m128i>(), _mm_unpackhi_epi8(v, zero));
+            ascii_prefix(_mm_movemask_epi8(v) as u32)
+        }
     }
-    i
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn mask(src: &[u8; 16]) -> u32 {
+        src.iter().enumerate().fold(0, |m, (k, &c)| m | (u32::from(c >> 7) << k))
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline(always)]
+    pub unsafe fn latin1(src: *const u8, dst: *mut u8) -> usize {
+        // SAFETY: the caller's.
+        let block: [u8; 16] = unsafe { std::ptr::read_unaligned(src.cast()) };
+        unsafe { std::ptr::copy_nonoverlapping(block.as_ptr(), dst, 16) };
+        ascii_prefix(mask(&block))
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline(always)]
+    pub unsafe fn utf16(src: *const u8, dst: *mut u16) -> usize {
+        // SAFETY: the caller's.
+        let block: [u8; 16] = unsafe { std::ptr::read_unaligned(src.cast()) };
+        for (k, &c) in block.iter().enumerate() {
+            // SAFETY: the caller's.
+            unsafe { *dst.add(k) = u16::from(c) };
+        }
+        ascii_prefix(mask(&block))
+    }
 }
 
 #[cfg(test)]
@@ -122,6 +207,33 @@ mod tests {
             let want: Vec<u8> =
                 std::iter::once(b'x').chain(s.chars().map(|c| c as u32 as u8)).collect();
             assert_eq!(v, want, "{s:?}");
+        }
+    }
+
+    /// Every mix of ASCII, Latin-1, BMP and astral characters at every offset around the
+    /// 16-byte blocks.
+    #[test]
+    fn generated_text_matches_std() {
+        let pieces =
+            ["a", "bc", "0123456789abcdef", "é", "ß", "ü", "日", "本語", "😀", " ", "\u{ff}"];
+        let mut seed = 0x9E37_79B9u32;
+        for len in 0..200 {
+            let mut s = String::new();
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                s.push_str(pieces[seed as usize % pieces.len()]);
+            }
+            let mut v = Vec::new();
+            push_utf16(&mut v, &s);
+            assert_eq!(v, s.encode_utf16().collect::<Vec<_>>(), "{s:?}");
+            let latin: String = s.chars().filter(|&c| c as u32 <= 0xFF).collect();
+            let mut l = vec![b'-'];
+            push_latin1(&mut l, &latin);
+            let want: Vec<u8> =
+                std::iter::once(b'-').chain(latin.chars().map(|c| c as u32 as u8)).collect();
+            assert_eq!(l, want, "{latin:?}");
         }
     }
 
