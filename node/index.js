@@ -10,6 +10,7 @@
 
 const path = require('node:path')
 const util = require('node:util')
+const { getEventListeners } = require('node:events')
 
 // The addon: eventsource-native.node in this folder when there is one (built from source: a
 // checkout, or an install that found no prebuilt), else the prebuilt one of the optional
@@ -509,6 +510,15 @@ const HANDLER_TYPES = ['open', 'message', 'error']
 const ITER_HIGH_EVENTS = 4096
 const ITER_HIGH_CHARS = 4 << 20
 
+// Lifetime. The HTML spec keeps an EventSource from garbage collection while it is open or
+// connecting and has listeners, and aborts the connection of one that is collected. Here: a
+// source that is not closed and has a listener (of any type) or a `for await` waiting on it is
+// held in HELD, and its native wake-up keeps the event loop alive. Otherwise only the program's
+// own references hold it, the loop does not wait for it, and once it is collected its native
+// half closes (Drop in node/src/lib.rs): the connection ends. The wake-up reaches the source
+// through a WeakRef, so it never holds it.
+const HELD = new Set()
+
 // How an iterator's stream of messages ends.
 const LIVE = 0
 const ENDED = 1
@@ -543,6 +553,14 @@ class EventSource extends EventTarget {
   // open), and as a Headers once asked for.
   #openHeaders = null
   #responseHeaders = null
+  // Lifetime (see HELD): held, and the wake-up ref'd (it is created ref'd).
+  #held = true
+  // Types that were given a listener; iterators waiting in next(); a `once` listener was added
+  // (it goes away without removeEventListener); a waiting iterator was served.
+  #types = new Set()
+  #waiting = 0
+  #volatile = false
+  #recheck = false
 
   /**
    * @param {string | URL} url
@@ -557,7 +575,7 @@ class EventSource extends EventTarget {
     const options = nativeOptions(init)
     const signal = init == null ? undefined : signalOption(init)
     try {
-      this.#native = new NativeSource(href, options, this.#continue)
+      this.#native = new NativeSource(href, options, EventSource.#weakly(this, EventSource.#DRAIN))
     } catch (err) {
       const msg = String(err && err.message)
       if (msg.startsWith('InvalidUrl: ')) {
@@ -579,6 +597,30 @@ class EventSource extends EventTarget {
         signal.addEventListener('abort', this.#onAbort, { once: true })
       }
     }
+    // No listener yet: the loop does not wait for it (unless one is added in this task).
+    this.#updateHold()
+  }
+
+  addEventListener(type, listener, options = undefined) {
+    super.addEventListener.apply(this, arguments)
+    if (listener == null || this.#readyState === CLOSED) return
+    this.#types.add(String(type))
+    if (typeof options === 'object' && options !== null) {
+      if (options.once) this.#volatile = true
+      const signal = options.signal
+      if (signal instanceof AbortSignal && !signal.aborted) {
+        // The signal removes the listener without removeEventListener (after its own abort
+        // listeners: hence the microtask).
+        const update = EventSource.#weakly(this, EventSource.#UPDATE_HOLD)
+        signal.addEventListener('abort', () => queueMicrotask(update), { once: true })
+      }
+    }
+    if (!this.#held) this.#updateHold()
+  }
+
+  removeEventListener(type, listener, options = undefined) {
+    super.removeEventListener.apply(this, arguments)
+    if (this.#held) this.#updateHold()
   }
 
   /** The serialized URL. */
@@ -631,6 +673,7 @@ class EventSource extends EventTarget {
     this.#native.close()
     this.#detach()
     this.#endTaps(undefined)
+    this.#updateHold()
   }
 
   /**
@@ -656,6 +699,37 @@ class EventSource extends EventTarget {
         return this
       },
     }
+  }
+
+  // A function that calls `fn(es)` while `es` is alive, without holding it. Made here and with
+  // these static `fn`s, not with arrows in the caller: a closure keeps its whole scope, and the
+  // constructor's holds `this`.
+  static #DRAIN = (es) => es.#drain()
+  static #UPDATE_HOLD = (es) => es.#updateHold()
+  static #weakly(es, fn) {
+    const ref = new WeakRef(es)
+    return () => {
+      const target = ref.deref()
+      if (target !== undefined) fn(target)
+    }
+  }
+
+  // Holds the source (and refs its wake-up) while it is not closed and something listens or
+  // waits; lets go otherwise. Cheap when nothing changed.
+  #updateHold() {
+    const hold = this.#readyState !== CLOSED && (this.#waiting > 0 || this.#listening())
+    if (hold === this.#held) return
+    this.#held = hold
+    if (hold) HELD.add(this)
+    else HELD.delete(this)
+    this.#native.setRef(hold)
+  }
+
+  #listening() {
+    for (const type of this.#types) {
+      if (getEventListeners(this, type).length > 0) return true
+    }
+    return false
   }
 
   #getHandler(type) {
@@ -722,10 +796,13 @@ class EventSource extends EventTarget {
       return Promise.reject(tap.error)
     }
     if (tap.end === ENDED) return Promise.resolve({ value: undefined, done: true })
-    return new Promise((resolve, reject) => {
+    const p = new Promise((resolve, reject) => {
       tap.resolve = resolve
       tap.reject = reject
     })
+    this.#waiting++
+    if (!this.#held) this.#updateHold()
+    return p
   }
 
   #feed(event) {
@@ -733,6 +810,7 @@ class EventSource extends EventTarget {
       if (tap.resolve !== null) {
         const resolve = tap.resolve
         tap.resolve = tap.reject = null
+        if (--this.#waiting === 0) this.#recheck = true
         resolve({ value: event, done: false })
       } else {
         tap.queue.push(event)
@@ -760,6 +838,7 @@ class EventSource extends EventTarget {
     if (taps === null) return
     this.#taps = null
     this.#blocked = false
+    this.#waiting = 0
     for (const tap of taps) {
       if (error === undefined) {
         tap.queue = []
@@ -835,6 +914,11 @@ class EventSource extends EventTarget {
     } finally {
       this.#draining = false
       if (more && this.#readyState !== CLOSED && !this.#blocked) setImmediate(this.#continue)
+      // A `once` listener may be gone, or an iterator no longer waits.
+      if (this.#volatile || this.#recheck) {
+        this.#recheck = false
+        this.#updateHold()
+      }
     }
   }
 
@@ -923,6 +1007,7 @@ class EventSource extends EventTarget {
             // Failed for good: release the native side now (the process may exit).
             this.#native.close()
             this.#detach()
+            this.#updateHold()
             // A 204 (the server's "stop") or the end of a stream that is not reconnected is
             // an end, not a failure.
             const ended = (kind === 'http_status' && status === 204) || kind === 'stream_ended'

@@ -5,19 +5,22 @@
 //! and as little of it as possible may run on the JS thread. The source runs in the core's push
 //! mode: on the library's runtime thread, the [`Handler`] encodes each batch (the events of one
 //! network read) straight into *segments*: ONE string (all data, types, ids, origins and error
-//! messages, concatenated, at most ~96 KiB) plus a compact word stream, where a message is a
+//! messages, concatenated, at most ~96 KiB, already as V8 stores it: Latin-1, or UTF-16 once
+//! a character is above U+00FF, see [`v8text`]) plus a compact word stream, where a message is a
 //! single word (where its data ends in the string) and the type, last event ID and origin are
 //! sent only when they change. When the segment queue goes from empty to non-empty it wakes
 //! the JS thread with one ThreadsafeFunction call (calls coalesce: at most a couple are ever
 //! pending, so the TSFN queue is bounded). On the JS thread, [`NativeSource::take`] pops a
-//! segment: one string creation and one word copy, no per-event work. The wrapper
+//! segment: one string creation (a copy, no decoding) and one word copy, no per-event work. The wrapper
 //! (`index.js`) slices the string and dispatches real `MessageEvent`s. The segment queue is
 //! bounded too: above [`HIGH_WATER`] bytes the handler stops the connection from reading until
 //! JavaScript catches up.
 //!
-//! Keeping the process alive: the ThreadsafeFunction is strong (ref'd) while the source is
-//! open or connecting, so Node waits for its events; it is released on `close()` and once the
-//! source has failed and its last event was taken, so a closed source never holds the loop.
+//! Keeping the process alive: the ThreadsafeFunction is strong (ref'd) while the wrapper says
+//! so ([`NativeSource::set_ref`]: open or connecting, and something listens), so Node waits for
+//! its events; it is released on `close()`, once the source has failed and its last event was
+//! taken, and when the wrapper is garbage-collected (`Drop`), so a closed or collected source
+//! never holds the loop. Its JS function reaches the wrapper through a `WeakRef`.
 //!
 //! What the server answered crosses only where it is needed, never per message: the headers
 //! of the response that opened a connection come with its `open`, and the headers and body
@@ -43,6 +46,8 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
+mod v8text;
+
 /// Word-stream opcodes (high bit set); a word without the high bit is a message's data end.
 /// Kept in sync with `index.js`.
 const OP_TYPE: u32 = 0x8000_0001;
@@ -59,18 +64,21 @@ const OP_ERROR_ANSWER: u32 = 0x8000_0006;
 const HEADER: usize = 2;
 /// Most words one event can take (type + id + origin changes + the message word).
 const MAX_WORDS_PER_EVENT: usize = 7;
-/// Most bytes of one take()'s string (unless a single event is bigger). Below V8's
-/// large-object threshold (128 KiB), so the string is an ordinary young-generation object:
-/// a 1 MiB string per take measured 2x slower (fresh pages, page faults). It also bounds what
-/// a retained `data` slice keeps alive.
+/// Most bytes of one take()'s string as V8 stores it (one per character, or two once a
+/// character is above U+00FF), unless a single event is bigger. Below V8's large-object
+/// threshold (128 KiB), so the string is an ordinary young-generation object: a 1 MiB string
+/// per take measured 2x slower (fresh pages, page faults), and so did 192 KiB UTF-16 strings
+/// when the budget counted UTF-8 bytes. It also bounds what a retained `data` slice keeps alive.
 const TEXT_BUDGET: usize = 96 << 10;
 /// Words of one segment, at most (the wrapper's word buffer holds 32 Ki words).
 const SEGMENT_WORDS: usize = (1 << 15) - HEADER;
-/// Queued text above which the connection stops reading until JavaScript catches up.
+/// Queued text (bytes of V8 strings) above which the connection stops reading until
+/// JavaScript catches up.
 const HIGH_WATER: usize = 8 << 20;
 
-/// The wake-up: called with no arguments on the JS thread. Strong (keeps the loop alive),
-/// errors are not passed to it, and at most 2 calls are ever queued (they coalesce).
+/// The wake-up: called with no arguments on the JS thread. Created strong (it keeps the loop
+/// alive; the wrapper turns that off and on with [`NativeSource::set_ref`]), errors are not
+/// passed to it, and at most 2 calls are ever queued (they coalesce).
 type Wake = ThreadsafeFunction<(), Unknown<'static>, (), Status, false, false, 2>;
 
 /// Options as the JS wrapper passes them, already validated there. Durations in milliseconds;
@@ -216,6 +224,21 @@ fn text_len(ev: &Event, headers: &[(String, String)]) -> usize {
     }
 }
 
+/// Whether a message brings a character above U+00FF (an error's text may too: errors are
+/// rare, so it is taken as widening).
+fn widens(ev: &Event) -> bool {
+    match ev {
+        Event::Open => false,
+        Event::Message(m) => {
+            v8text::is_wide(&m.data)
+                || v8text::is_wide(&m.event_type)
+                || v8text::is_wide(&m.last_event_id)
+                || v8text::is_wide(&m.origin)
+        }
+        Event::Error(_) => true,
+    }
+}
+
 fn headers_len(headers: &[(String, String)]) -> usize {
     headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum()
 }
@@ -226,14 +249,16 @@ fn same(a: &Text, b: &Text) -> bool {
     (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
-/// One JS string's worth of events: the string's bytes and the word stream that points into it.
+/// One JS string's worth of events: the string's characters, as V8 will store them, and the
+/// word stream that points into it (positions in UTF-16 units, what JS `slice` counts: one per
+/// character in either representation, two for a character beyond U+FFFF).
 #[derive(Default)]
 struct Segment {
-    text: Vec<u8>,
-    /// Length of `text` in UTF-16 code units (what JS `slice` counts).
-    units: u32,
-    /// Whether `text` is ASCII (then it becomes a Latin-1 string: a plain copy).
-    non_ascii: bool,
+    /// Latin-1, while every character is at most U+00FF.
+    latin1: Vec<u8>,
+    /// UTF-16, once a character above U+00FF came (`latin1` is then empty).
+    utf16: Vec<u16>,
+    wide: bool,
     words: Vec<u32>,
     /// Holds an `open` (alone): nothing more goes in, so that the headers JS keeps until the
     /// next open do not keep a large string alive.
@@ -241,17 +266,36 @@ struct Segment {
 }
 
 impl Segment {
+    fn units(&self) -> usize {
+        if self.wide { self.utf16.len() } else { self.latin1.len() }
+    }
+
+    /// The size of the V8 string's characters.
+    fn v8_bytes(&self) -> usize {
+        if self.wide { 2 * self.utf16.len() } else { self.latin1.len() }
+    }
+
     /// Appends `s` and returns where it ends, in UTF-16 units.
     fn push_str(&mut self, s: &str) -> u32 {
-        self.text.extend_from_slice(s.as_bytes());
-        let units = if s.is_ascii() {
-            s.len()
+        if s.is_ascii() {
+            if self.wide {
+                self.utf16.extend(s.bytes().map(u16::from));
+            } else {
+                self.latin1.extend_from_slice(s.as_bytes());
+            }
         } else {
-            self.non_ascii = true;
-            s.chars().map(char::len_utf16).sum()
-        };
-        self.units += units as u32;
-        self.units
+            if !self.wide && v8text::is_wide(s) {
+                self.utf16.extend(self.latin1.iter().map(|&c| u16::from(c)));
+                self.latin1.clear();
+                self.wide = true;
+            }
+            if self.wide {
+                v8text::push_utf16(&mut self.utf16, s);
+            } else {
+                v8text::push_latin1(&mut self.latin1, s);
+            }
+        }
+        self.units() as u32
     }
 
     fn field(&mut self, op: u32, known: &mut Text, value: &Text) {
@@ -272,17 +316,26 @@ impl Segment {
             self.push_str(v);
             self.push_str("\n");
         }
-        self.units
+        self.units() as u32
     }
 
     fn fits(&self, ev: &Event, headers: &[(String, String)]) -> bool {
         if self.words.is_empty() {
             return true;
         }
-        !self.sealed
-            && !matches!(ev, Event::Open)
-            && self.words.len() + MAX_WORDS_PER_EVENT <= SEGMENT_WORDS
-            && self.text.len() + text_len(ev, headers) <= TEXT_BUDGET
+        if self.sealed
+            || matches!(ev, Event::Open)
+            || self.words.len() + MAX_WORDS_PER_EVENT > SEGMENT_WORDS
+        {
+            return false;
+        }
+        // At most one unit per UTF-8 byte, two bytes a unit once wide: whether the event widens
+        // the segment matters only near the budget.
+        let units = self.units() + text_len(ev, headers);
+        if 2 * units <= TEXT_BUDGET {
+            return true;
+        }
+        units <= TEXT_BUDGET && !self.wide && !widens(ev)
     }
 
     /// `headers`: for `Open`, the headers of the response that opened the connection.
@@ -410,9 +463,9 @@ impl Handler for Encoder {
                 p.segments.push_back(seg);
             }
             let seg = p.segments.back_mut().expect("a segment");
-            let before = seg.text.len();
+            let before = seg.v8_bytes();
             seg.event(&mut self.known, &ev, &headers);
-            added += seg.text.len() - before;
+            added += seg.v8_bytes() - before;
         }
         p.bytes += added;
         let now_non_empty = was_empty && !p.segments.is_empty();
@@ -551,7 +604,7 @@ impl NativeSource {
         let mut p = lock(&self.shared.pending);
         let seg = p.segments.pop_front();
         if let Some(seg) = &seg {
-            p.bytes -= seg.text.len();
+            p.bytes -= seg.v8_bytes();
             if p.bytes < HIGH_WATER / 2
                 && let Some(w) = p.producer.take()
             {
@@ -569,18 +622,17 @@ impl NativeSource {
         words[0] = seg.words.len() as u32;
         words[1] = more as u32;
         words[HEADER..HEADER + seg.words.len()].copy_from_slice(&seg.words);
-        let s = if seg.non_ascii {
-            // SAFETY: every Text is UTF-8, and so is their concatenation.
-            env.create_string(unsafe { std::str::from_utf8_unchecked(&seg.text) })?
+        let s = if seg.wide {
+            env.create_string_utf16(&seg.utf16)?
         } else {
-            env.create_string_latin1(&seg.text)?
+            env.create_string_latin1(&seg.latin1)?
         };
         // Recycle the buffers (unless a huge event made them huge).
-        if seg.text.capacity() <= 2 * TEXT_BUDGET {
-            seg.text.clear();
+        if seg.latin1.capacity() <= 2 * TEXT_BUDGET && seg.utf16.capacity() <= TEXT_BUDGET {
+            seg.latin1.clear();
+            seg.utf16.clear();
             seg.words.clear();
-            seg.units = 0;
-            seg.non_ascii = false;
+            seg.wide = false;
             seg.sealed = false;
             let mut p = lock(&self.shared.pending);
             if p.spare.len() < 4 {
@@ -597,6 +649,31 @@ impl NativeSource {
         self.source.as_ref().map_or(ReadyState::Closed as u32, |s| s.ready_state() as u32)
     }
 
+    /// Whether the wake-up keeps the event loop alive. The wrapper keeps it on while the source
+    /// is open or connecting and something listens (see `index.js`); released, it does nothing.
+    #[napi(catch_unwind)]
+    pub fn set_ref(&self, env: &Env, on: bool) -> Result<()> {
+        let wake = lock(&self.shared.wake);
+        let Some(w) = wake.as_ref().filter(|w| !w.aborted()) else { return Ok(()) };
+        // SAFETY: on the JS thread, and the function is not released while the lock is held.
+        // (napi-rs's own refer/unref need the only handle, which the runtime thread shares.)
+        let status = unsafe {
+            if on {
+                napi::sys::napi_ref_threadsafe_function(env.raw(), w.raw())
+            } else {
+                napi::sys::napi_unref_threadsafe_function(env.raw(), w.raw())
+            }
+        };
+        if status == napi::sys::Status::napi_ok {
+            Ok(())
+        } else {
+            Err(Error::new(
+                Status::GenericFailure,
+                format!("napi_(un)ref_threadsafe_function: {status}"),
+            ))
+        }
+    }
+
     /// Closes the source: no event is taken afterwards, the connection is dropped and the
     /// wake-up released (the process may exit). Idempotent.
     #[napi(catch_unwind)]
@@ -610,6 +687,14 @@ impl NativeSource {
         p.bytes = 0;
         drop(p);
         lock(&self.shared.wake).take();
+    }
+}
+
+/// The wrapper was garbage-collected without `close()` (it had no listeners, see `index.js`):
+/// close, so that its connection ends and its wake-up no longer holds the loop.
+impl Drop for NativeSource {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
