@@ -7,7 +7,8 @@
 //! text is transcoded here, as it is built: Latin-1 bytes until a character above U+00FF
 //! arrives, then (widened once) UTF-16.
 //!
-//! The input is a `&str`: valid UTF-8, so no check is needed, only decoding.
+//! The input is a `&str`: valid UTF-8, so no check is needed, only decoding. The conversions
+//! are `encoding_rs`'s (Firefox's), so this file holds no unsafe code.
 
 /// Whether `s` holds a character above U+00FF. In UTF-8 those, and only those, have a lead
 /// byte of 0xC4 or more (Latin-1's own are 0xC2 and 0xC3; continuation bytes are below 0xC0).
@@ -19,159 +20,18 @@ pub fn is_wide(s: &str) -> bool {
 /// Appends `s` as Latin-1. `s` must hold no character above U+00FF (`!is_wide(s)`).
 pub fn push_latin1(dst: &mut Vec<u8>, s: &str) {
     debug_assert!(!is_wide(s));
-    let b = s.as_bytes();
-    let n = b.len();
-    dst.reserve(n);
     let len = dst.len();
-    let mut i = 0;
-    let mut o = 0;
-    // SAFETY: `n` bytes are reserved after `len` and at most one is written per byte read
-    // (`o <= i`); a block store of 16 happens only where `i + 16 <= n`, so `o + 16 <= n`.
-    // Reads stay below `n`: a lead byte C2/C3 is followed by its continuation byte (`s` is
-    // UTF-8), and `o` bytes are initialized when the length is set.
-    unsafe {
-        let out = dst.as_mut_ptr().add(len);
-        while i < n {
-            if i + 16 <= n {
-                let run = block::latin1(b.as_ptr().add(i), out.add(o));
-                i += run;
-                o += run;
-                if run == 16 {
-                    continue;
-                }
-            }
-            let c0 = *b.get_unchecked(i);
-            if c0 < 0x80 {
-                *out.add(o) = c0;
-                i += 1;
-            } else {
-                // C2 or C3, then a continuation byte.
-                *out.add(o) = ((c0 & 0x1F) << 6) | (*b.get_unchecked(i + 1) & 0x3F);
-                i += 2;
-            }
-            o += 1;
-        }
-        dst.set_len(len + o);
-    }
+    dst.resize(len + s.len(), 0);
+    let n = encoding_rs::mem::convert_utf8_to_latin1_lossy(s.as_bytes(), &mut dst[len..]);
+    dst.truncate(len + n);
 }
 
 /// Appends `s` as UTF-16.
 pub fn push_utf16(dst: &mut Vec<u16>, s: &str) {
-    let b = s.as_bytes();
-    let n = b.len();
-    dst.reserve(n);
     let len = dst.len();
-    let mut i = 0;
-    let mut o = 0;
-    // SAFETY: as in `push_latin1`: `n` units reserved, at most one written per byte read (a
-    // 4-byte character writes 2), block stores of 16 only where `i + 16 <= n`; reads of a
-    // character's continuation bytes stay inside `s` (valid UTF-8).
-    unsafe {
-        let out = dst.as_mut_ptr().add(len);
-        while i < n {
-            if i + 16 <= n {
-                let run = block::utf16(b.as_ptr().add(i), out.add(o));
-                i += run;
-                o += run;
-                if run == 16 {
-                    continue;
-                }
-            }
-            let c0 = u32::from(*b.get_unchecked(i));
-            let c1 = || u32::from(*b.get_unchecked(i + 1) & 0x3F);
-            let c2 = || u32::from(*b.get_unchecked(i + 2) & 0x3F);
-            if c0 < 0x80 {
-                *out.add(o) = c0 as u16;
-                i += 1;
-                o += 1;
-            } else if c0 < 0xE0 {
-                *out.add(o) = (((c0 & 0x1F) << 6) | c1()) as u16;
-                i += 2;
-                o += 1;
-            } else if c0 < 0xF0 {
-                *out.add(o) = (((c0 & 0x0F) << 12) | (c1() << 6) | c2()) as u16;
-                i += 3;
-                o += 1;
-            } else {
-                let c3 = u32::from(*b.get_unchecked(i + 3) & 0x3F);
-                let c = (((c0 & 0x07) << 18) | (c1() << 12) | (c2() << 6) | c3) - 0x1_0000;
-                *out.add(o) = (0xD800 | (c >> 10)) as u16;
-                *out.add(o + 1) = (0xDC00 | (c & 0x3FF)) as u16;
-                i += 4;
-                o += 2;
-            }
-        }
-        dst.set_len(len + o);
-    }
-}
-
-/// 16 bytes at a time: each function stores the 16 bytes at `src` as if they were ASCII
-/// (the caller keeps only what it counts) and returns how many lead the block as ASCII. One
-/// compare for 16 bytes, so the short ASCII runs between accented letters cost little.
-///
-/// # Safety
-/// `src` must be valid for 16 bytes of reads, `dst` for 16 units of writes.
-mod block {
-    #[cfg(target_arch = "x86_64")]
-    use std::arch::x86_64::{
-        __m128i, _mm_loadu_si128, _mm_movemask_epi8, _mm_setzero_si128, _mm_storeu_si128,
-        _mm_unpackhi_epi8, _mm_unpacklo_epi8,
-    };
-
-    fn ascii_prefix(mask: u32) -> usize {
-        if mask == 0 { 16 } else { mask.trailing_zeros() as usize }
-    }
-
-    // SSE2 is part of x86_64: no detection needed.
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    pub unsafe fn latin1(src: *const u8, dst: *mut u8) -> usize {
-        // SAFETY: the caller's.
-        unsafe {
-            let v = _mm_loadu_si128(src.cast::<__m128i>());
-            _mm_storeu_si128(dst.cast::<__m128i>(), v);
-            ascii_prefix(_mm_movemask_epi8(v) as u32)
-        }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    pub unsafe fn utf16(src: *const u8, dst: *mut u16) -> usize {
-        // SAFETY: the caller's.
-        unsafe {
-            let v = _mm_loadu_si128(src.cast::<__m128i>());
-            let zero = _mm_setzero_si128();
-            _mm_storeu_si128(dst.cast::<__m128i>(), _mm_unpacklo_epi8(v, zero));
-            _mm_storeu_si128(dst.add(8).cast::<__m128i>(), _mm_unpackhi_epi8(v, zero));
-            ascii_prefix(_mm_movemask_epi8(v) as u32)
-        }
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    fn mask(src: &[u8; 16]) -> u32 {
-        src.iter().enumerate().fold(0, |m, (k, &c)| m | (u32::from(c >> 7) << k))
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    #[inline(always)]
-    pub unsafe fn latin1(src: *const u8, dst: *mut u8) -> usize {
-        // SAFETY: the caller's.
-        let block: [u8; 16] = unsafe { std::ptr::read_unaligned(src.cast()) };
-        unsafe { std::ptr::copy_nonoverlapping(block.as_ptr(), dst, 16) };
-        ascii_prefix(mask(&block))
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    #[inline(always)]
-    pub unsafe fn utf16(src: *const u8, dst: *mut u16) -> usize {
-        // SAFETY: the caller's.
-        let block: [u8; 16] = unsafe { std::ptr::read_unaligned(src.cast()) };
-        for (k, &c) in block.iter().enumerate() {
-            // SAFETY: the caller's.
-            unsafe { *dst.add(k) = u16::from(c) };
-        }
-        ascii_prefix(mask(&block))
-    }
+    dst.resize(len + s.len(), 0);
+    let n = encoding_rs::mem::convert_str_to_utf16(s, &mut dst[len..]);
+    dst.truncate(len + n);
 }
 
 #[cfg(test)]
