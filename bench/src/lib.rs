@@ -46,13 +46,19 @@ fn llm_event(rng: &mut Rng, eol: &str) -> String {
     format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\" {w}\"}}}}]}}{eol}{eol}")
 }
 
-fn json_1k(rng: &mut Rng, id: u64) -> String {
+/// `{"k":N,"v":"word"}` items, comma-separated, at least `len` bytes of them.
+fn json_items(rng: &mut Rng, words: &[&str], len: usize) -> String {
     let mut items = String::new();
-    while items.len() < 960 {
-        let w = WORDS[rng.below(WORDS.len() as u64) as usize];
+    while items.len() < len {
+        let w = words[rng.below(words.len() as u64) as usize];
         items.push_str(&format!("{{\"k\":{},\"v\":\"{w}\"}},", rng.below(100000)));
     }
     items.pop();
+    items
+}
+
+fn json_1k(rng: &mut Rng, id: u64) -> String {
+    let items = json_items(rng, &WORDS, 960);
     format!("id: {id}\ndata: {{\"id\":{id},\"items\":[{items}]}}\n\n")
 }
 
@@ -62,12 +68,7 @@ const ASCII_WORDS: [&str; 10] =
 
 /// ~1 KB of ASCII JSON with `event:` and `id:` lines.
 fn json_1k_ascii(rng: &mut Rng, id: u64) -> String {
-    let mut items = String::new();
-    while items.len() < 940 {
-        let w = ASCII_WORDS[rng.below(ASCII_WORDS.len() as u64) as usize];
-        items.push_str(&format!("{{\"k\":{},\"v\":\"{w}\"}},", rng.below(100000)));
-    }
-    items.pop();
+    let items = json_items(rng, &ASCII_WORDS, 940);
     format!("event: update\nid: {id}\ndata: {{\"id\":{id},\"items\":[{items}]}}\n\n")
 }
 
@@ -205,4 +206,28 @@ pub fn run_memchr_lines(chunks: &[Bytes]) -> usize {
 /// Returns the number of chunks that are valid on their own.
 pub fn run_utf8_floor(chunks: &[Bytes]) -> usize {
     chunks.iter().filter(|c| simdutf8::basic::from_utf8(c).is_ok()).count()
+}
+
+/// CPU time (user + system) of this process so far, in seconds.
+pub fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the struct we pass.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+/// CPU time of another process's threads so far, in seconds with nanoseconds' precision (the
+/// first field of each thread's `schedstat`; `getrusage` cannot see another process, and
+/// `/proc/PID/stat` counts in 10 ms ticks).
+pub fn process_cpu_seconds(pid: u32) -> f64 {
+    let ns: u64 = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+                .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    ns as f64 / 1e9
 }

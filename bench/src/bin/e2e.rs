@@ -38,6 +38,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use eventsource_bench::cpu_seconds;
 use eventsource_core::{Event, EventSource, Options, Recv, TransportKind};
 use futures::StreamExt;
 
@@ -207,14 +208,6 @@ fn measure(client: Client, url: &str, n: u64, server: &TestServer) -> Sample {
     let secs = t0.elapsed().as_secs_f64();
     let (cpu, server_cpu) = (cpu_seconds() - cpu0, server.cpu_seconds() - server0);
     Sample { secs, cpu, server_cpu, bytes }
-}
-
-fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage writes into the struct we pass.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    t(u.ru_utime) + t(u.ru_stime)
 }
 
 /// The lean transport: the figures the rows `ours/*` have always measured.
@@ -483,20 +476,9 @@ impl TestServer {
         TestServer::spawn(Command::new(bin).arg(backend), hint)
     }
 
-    /// CPU time of the server's threads so far, in nanoseconds' precision (the first field of
-    /// each thread's `schedstat`; `getrusage` cannot see another process, and `/proc/PID/stat`
-    /// counts in 10 ms ticks).
+    /// CPU time of the server's threads so far.
     fn cpu_seconds(&self) -> f64 {
-        let tasks = format!("/proc/{}/task", self.child.id());
-        let ns: u64 = std::fs::read_dir(tasks)
-            .map(|dir| {
-                dir.flatten()
-                    .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-                    .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-                    .sum()
-            })
-            .unwrap_or(0);
-        ns as f64 / 1e9
+        eventsource_bench::process_cpu_seconds(self.child.id())
     }
 
     /// A server that prints `listening on URL` and exits when its standard input closes.

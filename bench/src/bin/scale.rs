@@ -28,6 +28,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use eventsource_bench::{cpu_seconds, process_cpu_seconds};
 use eventsource_core::{Event, EventSource, Options, TransportKind};
 use futures::StreamExt;
 
@@ -536,11 +537,11 @@ fn scale(one: &One, d: &mut dyn Driver) {
     MESSAGES.reset();
     take_samples();
     RECORD.store(true, Relaxed);
-    let (cpu0, server0, t0) = (cpu_seconds(), server_cpu_seconds(one.server_pid), Instant::now());
+    let (cpu0, server0, t0) = (cpu_seconds(), process_cpu_seconds(one.server_pid), Instant::now());
     control(&one.base, "POST", &format!("/load/broadcast?n={rounds}&paced=1"));
     let done = MESSAGES.wait_progress(total, STALL);
     let secs = t0.elapsed().as_secs_f64();
-    let (cpu, server_cpu) = (cpu_seconds() - cpu0, server_cpu_seconds(one.server_pid) - server0);
+    let (cpu, server_cpu) = (cpu_seconds() - cpu0, process_cpu_seconds(one.server_pid) - server0);
     RECORD.store(false, Relaxed);
     if !done {
         let why = format!("{} of {total} broadcast events arrived", MESSAGES.get());
@@ -662,27 +663,6 @@ fn rss_kib() -> f64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let line = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or("VmRSS: 0 kB");
     line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-}
-
-fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage writes into the struct we pass.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    t(u.ru_utime) + t(u.ru_stime)
-}
-
-/// The CPU time of another process's threads (their `schedstat`, in ns).
-fn server_cpu_seconds(pid: u32) -> f64 {
-    let ns: u64 = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|dir| {
-            dir.flatten()
-                .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-                .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-                .sum()
-        })
-        .unwrap_or(0);
-    ns as f64 / 1e9
 }
 
 /// The soft open-files limit, raised to the hard one.
