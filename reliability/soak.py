@@ -8,6 +8,8 @@ Runs, from the repository root (`make soak SOAK_MINUTES=N` builds what they need
   background while the rest runs;
 - exactly once in the core, both transports (`exactly_once` tests, `--ignored`);
 - create/close cycles, both transports (`leaks`, `--ignored`): live heap and RSS;
+- create/close cycles in the C, Python and Node faces (their cycle tests' long forms): RSS and
+  descriptors;
 - the `retry: 0` storm (`faults`, `--ignored`): requests per second;
 - the fault suite (`faults`) again and again until N minutes have passed since the start;
 then writes the figures, each with the command that produced it, to the page. Exits 1 if any
@@ -76,6 +78,7 @@ def main() -> int:
     p.add_argument("--events", type=int, default=100_000)
     p.add_argument("--drops", type=int, default=1000)
     p.add_argument("--storm-secs", type=int, default=60)
+    p.add_argument("--cycles", type=int, default=100_000, help="create/close cycles per face test")
     p.add_argument("--out", type=Path, default=ROOT / "bench/RELIABILITY.md")
     args = p.parse_args()
     start = time.monotonic()
@@ -98,11 +101,14 @@ def main() -> int:
     leaks_cmd = cargo_test("leaks", "--ignored", "--nocapture")
     _, out = run(leaks_cmd)
     leaks = soak_lines(out)
+    face_cycles, face_cycle_cmds = run_face_cycles(args.cycles)
     storm_env = {"SOAK_STORM_SECS": str(args.storm_secs)}
     storm_cmd = cargo_test("faults", "--ignored", "--nocapture")
     _, out = run(storm_cmd, storm_env)
     storms = soak_lines(out)
-    for name, got, want in [("exactly_once", core_eo, 2), ("leaks", leaks, 2), ("storm", storms, 4)]:
+    for name, got, want in [
+        ("exactly_once", core_eo, 2), ("leaks", leaks, 2), ("storm", storms, 4), ("face cycles", face_cycles, 7)
+    ]:
         if len(got) != want:
             failures.append(f"{name}: {len(got)} SOAK lines, expected {want}")
 
@@ -135,16 +141,45 @@ def main() -> int:
     face_results = json.loads(faces_json.read_text()) if faces_json.exists() else []
 
     minutes = (time.monotonic() - start) / 60
-    write_page(args, minutes, core_eo, face_results, leaks, storms,
+    write_page(args, minutes, core_eo, face_results, leaks, face_cycles, storms,
                (suite_runs, suite_passed, suite_failed),
-               dict(faces=faces_cmd, eo=eo_cmd, leaks=leaks_cmd, storm=(storm_env, storm_cmd), suite=suite_cmd))
+               dict(faces=faces_cmd, eo=eo_cmd, leaks=leaks_cmd, face_cycles=face_cycle_cmds,
+                    storm=(storm_env, storm_cmd), suite=suite_cmd))
     print(f"== wrote {args.out.relative_to(ROOT)} ({minutes:.0f} minutes)")
     for f in failures:
         print(f"FAILED: {f}")
     return 1 if failures else 0
 
 
-def write_page(args, minutes, core_eo, faces, leaks, storms, suite, cmds) -> None:
+def run_face_cycles(cycles: int) -> tuple[list[dict], list[str]]:
+    """Each face's create/close cycle test, long form; their SOAK lines (RSS and descriptors
+    before and after, from the end of a warm-up)."""
+    n = str(cycles)
+    steps: list[tuple[list[str], dict]] = [
+        ([str(ROOT / "target/ffi-c/test_ffi_shared")],
+         {"ES_TESTSERVER": "target/debug/testserver", "ES_TEST_ONLY": "test_create_close_cycles",
+          "ES_TEST_CYCLES": n, "ES_TEST_TRANSPORT": transport})
+        for transport in ("default", "lean")
+    ]
+    steps.append((
+        [".venv/bin/python", "-m", "pytest", "py/tests/test_lifecycle.py", "-q", "-s", "-p", "no:cacheprovider",
+         "-k", "keep_memory_and_descriptors_flat"],
+        {"ES_SOAK_CYCLES": n},
+    ))
+    steps.append((
+        ["node", "--expose-gc", "--test", "--test-reporter=spec", "node/test/lifetime.test.mjs"],
+        {"ES_SOAK_CYCLES": n},
+    ))
+    records: list[dict] = []
+    shown: list[str] = []
+    for cmd, env in steps:
+        _, out = run(cmd, env, timeout=7200)
+        records += soak_lines(out)
+        shown.append(" ".join(f"{k}={v}" for k, v in env.items()) + " " + shlex.join(cmd).replace(str(ROOT) + "/", ""))
+    return records, shown
+
+
+def write_page(args, minutes, core_eo, faces, leaks, face_cycles, storms, suite, cmds) -> None:
     sh = shlex.join
     storm_env, storm_cmd = cmds["storm"]
     runs, passed, failed = suite
@@ -169,7 +204,7 @@ def write_page(args, minutes, core_eo, faces, leaks, storms, suite, cmds) -> Non
         f"| events delivered (exactly-once runs) | {sum(r['delivered'] for r in core_eo) + sum(r.get('delivered', 0) for r in faces)} |",
         f"| duplicates | {sum(r['duplicates'] for r in core_eo) + sum(r.get('duplicates', 0) for r in faces)} |",
         f"| losses | {sum(r['losses'] for r in core_eo) + sum(r.get('losses', 0) for r in faces)} |",
-        f"| create/close cycles | {sum(r['cycles'] for r in leaks)} |",
+        f"| create/close cycles | {sum(r['cycles'] for r in leaks) + sum(r['cycles'] for r in face_cycles)} |",
         "",
         "## Exactly once across dropped connections",
         "",
@@ -226,8 +261,28 @@ def write_page(args, minutes, core_eo, faces, leaks, storms, suite, cmds) -> Non
     lines += [
         "",
         f"- `{sh(cmds['leaks'])}`",
-        "- The C, Python and Node faces have no cycle test of their own here (their suites check "
-        "`free` under valgrind and ASan, and garbage collection of sources).",
+        "",
+        "The faces: the same kind of cycles through each face's API, after a warm-up; RSS and open "
+        "descriptors of the process. C: `es_source_new` then `es_source_free` (a third closed first, "
+        "half with callbacks, some freed while connecting); Python: one asyncio loop, each source "
+        "reads one event (`async for`, an `onmessage` callback, or iterated and let go without "
+        "`close()`); Node: `new EventSource` then `close()`, and sources dropped without `close()` "
+        "(collected by the garbage collector), in rounds of 1,000 with `gc()` between rounds.",
+        "",
+        "| face | what | cycles | RSS before → after | descriptors before → after |",
+        "|---|---|---|---|---|",
+    ]
+    for r in face_cycles:
+        if r.get("face") == "node":
+            rss = f"{r['rss'] / 1024:+.0f} KiB (JS heap {r['heap'] / 1024:+.0f} KiB)"
+            fds = f"requests still open on the server: {r['open']}"
+            what = r["what"]
+        else:
+            rss = f"{r['rss_before_kib'] / 1024:.1f} → {r['rss_after_kib'] / 1024:.1f} MiB"
+            fds = f"{r['fds_before']} → {r['fds_after']}"
+            what = r.get("what") or f"{r['transport']} transport"
+        lines.append(f"| {r.get('face', 'node')} | {what} | {r['cycles']} | {rss} | {fds} |")
+    lines += [""] + [f"- `{c}`" for c in cmds["face_cycles"]] + [
         "",
         "## Request rate under a `retry: 0` storm",
         "",

@@ -191,7 +191,7 @@ function checkCycles(r, what) {
   assert.equal(r.timedOut, false, r.stderr)
   assert.equal(r.code, 0, r.stderr)
   const got = JSON.parse(r.stdout)
-  if (SOAK) console.log(`SOAK ${JSON.stringify({ what, ...got })}`)
+  if (SOAK) console.log(`SOAK ${JSON.stringify({ face: 'node', what, ...got })}`)
   // Measured over 100,000 cycles after the warm-up: heap +0.03 MB, RSS +0.4 MB (create/close)
   // and +3.9 MB (create/drop, while V8 reserved 24 MB more heap that is mostly not resident).
   assert.ok(got.heap < 2 << 20, `${what}: JS heap grew by ${got.heap} bytes`)

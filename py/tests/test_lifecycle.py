@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import signal
 import subprocess
@@ -168,6 +169,8 @@ def test_create_stream_close_cycles_keep_memory_and_descriptors_flat(
         return rss0, fds0, _rss_kib(), _n_fds()
 
     rss0, fds0, rss1, fds1 = asyncio.run(main())
-    print(f"{consumer}: {CYCLES} cycles, RSS {rss0} -> {rss1} KiB, descriptors {fds0} -> {fds1}")
+    record = dict(face="python", what=consumer, cycles=CYCLES, rss_before_kib=rss0, rss_after_kib=rss1,
+                  fds_before=fds0, fds_after=fds1)
+    print(f"SOAK {json.dumps(record)}")  # `make soak` reads these lines
     assert rss1 - rss0 < 8 * 1024, f"RSS grew by {rss1 - rss0} KiB over {CYCLES} cycles"
     assert fds1 <= fds0, (fds0, fds1)
