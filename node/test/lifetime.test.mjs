@@ -73,10 +73,16 @@ test('a source dropped while streaming (no close(), no listener, no reference) i
        let n = 0;
        es.onmessage = () => { if (++n === 5) { es.onmessage = null; console.log('dropped') } };
      })();
+     // One poll at a time: on a slow machine a poll can outlast the interval, and two polls
+     // in flight would both see the request ended.
+     let polling = false;
      const timer = setInterval(async () => {
+       if (polling) return;
+       polling = true;
        gc();
        const log = await getJSON(LOG_);
-       if (log.length === 1 && log[0].done_ms !== null) { console.log('ended'); clearInterval(timer) }
+       if (log.length === 1 && log[0].done_ms !== null) { console.log('ended'); clearInterval(timer); return }
+       polling = false;
      }, 50);`,
     { url: `${base}/stream?count=0&rate=100&t=${t}`, log: `${base}/log?t=${t}`, timeout: 15_000 },
   )
