@@ -104,7 +104,7 @@ bench: ## benchmarks against the peers; results in bench/RESULTS.md
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := parser_diff http1_decoder scan
 
-.PHONY: fuzz fuzz-short loom
+.PHONY: fuzz fuzz-short loom tsan
 
 fuzz: ## run each fuzz target for FUZZ_SECONDS (default 60) with cargo-fuzz; new inputs go to fuzz/work
 	@command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz"; exit 1; }
@@ -117,6 +117,9 @@ fuzz: ## run each fuzz target for FUZZ_SECONDS (default 60) with cargo-fuzz; new
 
 fuzz-short: ## replay the checked-in fuzz corpus and the crashes found through the fuzz checks (no cargo-fuzz)
 	$(CARGO) test -p eventsource-core --test fuzz_corpus --test fuzz_regressions
+
+tsan: ## the C tests under ThreadSanitizer with the library and std instrumented (nightly + rust-src)
+	$(MAKE) -C ffi-c tsan
 
 # Its own target dir: the cfg changes every crate's build.
 loom: ## loom: every interleaving of the chunk counts of core/src/text.rs

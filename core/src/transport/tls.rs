@@ -31,15 +31,19 @@ fn system_roots() -> Arc<RootCertStore> {
     ROOTS.clone()
 }
 
-/// Reads a PEM bundle of certificates (the `ca_certs` option).
-pub(crate) fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+/// Reads a PEM bundle of certificates (the file of the option named `option`: `ca_certs`,
+/// `client_cert`).
+pub(crate) fn read_pem_certs(
+    path: &Path,
+    option: &str,
+) -> Result<Vec<CertificateDer<'static>>, String> {
     let pem = std::fs::read(path)
-        .map_err(|e| format!("cannot read ca_certs file {}: {e}", path.display()))?;
+        .map_err(|e| format!("cannot read {option} file {}: {e}", path.display()))?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("ca_certs file {} is not a PEM bundle: {e}", path.display()))?;
+        .map_err(|e| format!("{option} file {} is not a PEM bundle: {e}", path.display()))?;
     if certs.is_empty() {
-        return Err(format!("ca_certs file {} holds no PEM certificate", path.display()));
+        return Err(format!("{option} file {} holds no PEM certificate", path.display()));
     }
     Ok(certs)
 }
@@ -97,7 +101,7 @@ pub(crate) fn config(settings: &Settings, alpn: Alpn) -> Result<Arc<ClientConfig
             None => system_roots(),
             Some(path) => {
                 let mut roots = (*system_roots()).clone();
-                for cert in read_pem_certs(path)? {
+                for cert in read_pem_certs(path, "ca_certs")? {
                     roots.add(cert).map_err(|e| {
                         format!("ca_certs file {}: unusable certificate: {e}", path.display())
                     })?;
@@ -132,14 +136,7 @@ fn read_identity(
     cert: &Path,
     key: &Path,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
-    let pem = std::fs::read(cert)
-        .map_err(|e| format!("cannot read client_cert file {}: {e}", cert.display()))?;
-    let chain = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("client_cert file {} is not PEM: {e}", cert.display()))?;
-    if chain.is_empty() {
-        return Err(format!("client_cert file {} holds no PEM certificate", cert.display()));
-    }
+    let chain = read_pem_certs(cert, "client_cert")?;
     let pem = std::fs::read(key)
         .map_err(|e| format!("cannot read client_key file {}: {e}", key.display()))?;
     let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {

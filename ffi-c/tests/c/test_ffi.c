@@ -19,10 +19,20 @@
 #include <valgrind/valgrind.h>
 #endif
 #endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_THREAD__)
+#define THREAD_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define THREAD_SANITIZED 1
+#endif
+#endif
+#ifndef THREAD_SANITIZED
+#define THREAD_SANITIZED 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || THREAD_SANITIZED
 #define SANITIZED 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#if __has_feature(address_sanitizer)
 #define SANITIZED 1
 #endif
 #endif
@@ -855,11 +865,14 @@ static void free_while_next_waits(int close_first) {
     /* Woken by the close, a waiter would usually finish before the free went on to release
      * the memory, and a use after free would go unseen. So each waiter is parked in a signal
      * handler, inside its call, until es_source_free has returned. */
-    int parked = park_threads(th, NEXT_WAITERS);
-    CHECK_EQ_INT(parked, NEXT_WAITERS);
+    /* Under ThreadSanitizer nothing is parked: its signal handling cannot reach a thread that
+     * blocks in a futex wait, and TSan itself reports a free that is not ordered after the
+     * waiters' last accesses to the source. */
+    int parked = THREAD_SANITIZED ? 0 : park_threads(th, NEXT_WAITERS);
+    if (!THREAD_SANITIZED) CHECK_EQ_INT(parked, NEXT_WAITERS);
     if (close_first) CHECK_EQ_INT(es_source_close(src), ES_OK);
     es_source_free(src);
-    unpark_threads(NEXT_WAITERS);
+    if (!THREAD_SANITIZED) unpark_threads(NEXT_WAITERS);
     for (int i = 0; i < NEXT_WAITERS; i++) {
         pthread_join(th[i], NULL);
         if (w[i].status != ES_ERR_CLOSED)
@@ -867,7 +880,7 @@ static void free_while_next_waits(int close_first) {
                     es_status_str(w[i].status), (int)w[i].kind);
         CHECK_EQ_INT(w[i].status, ES_ERR_CLOSED);
     }
-    if (parked == NEXT_WAITERS) park_done();
+    if (!THREAD_SANITIZED && parked == NEXT_WAITERS) park_done();
 }
 
 static void test_pull_free_while_next_waits(void) {

@@ -42,11 +42,7 @@ pub(crate) struct Proxy {
 impl Proxy {
     /// The proxy's URL for messages: without its password.
     pub(crate) fn shown(&self) -> String {
-        let mut u = self.url.clone();
-        if u.password().is_some() {
-            let _ = u.set_password(Some("***"));
-        }
-        u.to_string()
+        crate::transport::redact(self.url.as_str())
     }
 
     /// Parses a proxy setting: `http://[user:pass@]host[:port]`, or a bare `host:port`.
