@@ -54,7 +54,9 @@ pub struct Options {
     /// redirect fails the source (`unsupported_scheme`), since it would send the request, its
     /// body and the `Last-Event-ID` in clear text.
     pub allow_https_downgrade: bool,
-    /// Proxy URL for all requests. Default: from the environment (`HTTPS_PROXY`, `NO_PROXY`, ...).
+    /// Proxy URL for all requests. Default: from the environment (`HTTP_PROXY`, `HTTPS_PROXY`,
+    /// `ALL_PROXY`, `NO_PROXY`, as reqwest reads them); a variable set to a proxy the transport
+    /// cannot use is an `InvalidOption` error that names it.
     pub proxy: Option<String>,
     /// A PEM file of extra trusted root certificates, added to the system's. Default none.
     pub ca_certs: Option<PathBuf>,

@@ -15,6 +15,7 @@
 //! one origin share reqwest's connection pool (and HTTP/2 connections).
 
 mod cookies;
+mod env_proxy;
 mod lean;
 mod reqwest_client;
 mod tls;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-use super::{BoxFuture, Request, Transport, cookies, redact, tls};
+use super::{BoxFuture, Request, Transport, cookies, env_proxy, redact, tls};
 use crate::{Error, ErrorKind};
 
 /// The reqwest clients of the sources with the same settings.
@@ -173,7 +173,12 @@ impl Client {
             Some(p) => Some(reqwest::Proxy::all(p).map_err(|e| {
                 invalid(format!("invalid proxy URL {:?}: {}", redact(p), chain(&e)))
             })?),
-            None => None,
+            // reqwest reads the environment itself; a proxy set there that it would skip
+            // (unparseable, unknown scheme) is refused here instead.
+            None => {
+                env_proxy::matcher("default", env_proxy::REQWEST_SCHEMES).map_err(invalid)?;
+                None
+            }
         };
         let settings = Settings {
             tls: tls::config(tls, tls::Alpn::H2AndHttp1).map_err(invalid)?,

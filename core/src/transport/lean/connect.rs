@@ -10,7 +10,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use url::{Host, Url};
 
+use hyper_util::client::proxy::matcher::Matcher;
+
 use super::http1;
+use crate::transport::env_proxy;
 use crate::{Error, ErrorKind};
 
 /// A connection: plain TCP or TLS over TCP (boxed: rustls state is large).
@@ -75,143 +78,52 @@ impl Proxy {
     }
 }
 
-/// Proxy settings: the `proxy` option, or the environment as curl reads it.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Proxies {
-    all: Option<Proxy>,
-    http: Option<Proxy>,
-    https: Option<Proxy>,
-    no_proxy: Vec<String>,
-}
-
-/// The first of `names` set to something, with its name.
-fn env<'a>(names: &[&'a str]) -> Option<(&'a str, String)> {
-    names
-        .iter()
-        .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()).map(|v| (*n, v)))
+/// Proxy settings: the `proxy` option, or the environment (as reqwest reads it).
+#[derive(Debug, Default)]
+pub(crate) enum Proxies {
+    #[default]
+    Direct,
+    /// The `proxy` option: every request.
+    Explicit(Proxy),
+    /// The environment's proxies, `NO_PROXY` included.
+    Env(Box<Matcher>),
 }
 
 impl Proxies {
-    pub(crate) fn explicit(p: Proxy) -> Proxies {
-        Proxies { all: Some(p), ..Proxies::default() }
-    }
-
-    /// `http_proxy`, `HTTPS_PROXY`/`https_proxy`, `ALL_PROXY`/`all_proxy`, `NO_PROXY`/`no_proxy`.
-    /// Like curl, the uppercase `HTTP_PROXY` is not read (CGI sets it from a request header).
-    /// A proxy set there that this client cannot use is an error, never bypassed: connecting
+    /// The environment's proxies (see `transport::env_proxy`). A proxy set there that this
+    /// client cannot use (anything but http://) is an error, never bypassed: connecting
     /// directly would go around a proxy the user meant to use.
     pub(crate) fn from_env() -> Result<Proxies, String> {
-        let parse = |names: &[&str]| -> Result<Option<Proxy>, String> {
-            let Some((name, v)) = env(names) else { return Ok(None) };
-            Proxy::parse(&v).map(Some).map_err(|e| {
-                format!(
-                    "the environment's {name} cannot be used by the lean transport ({e}); use \
-                     the default transport, or unset {name}"
-                )
-            })
-        };
-        let all = parse(&["all_proxy", "ALL_PROXY"])?;
-        Ok(Proxies {
-            http: parse(&["http_proxy"])?.or_else(|| all.clone()),
-            https: parse(&["https_proxy", "HTTPS_PROXY"])?.or_else(|| all.clone()),
-            all: None,
-            no_proxy: env(&["no_proxy", "NO_PROXY"])
-                .map(|(_, v)| {
-                    v.split(',')
-                        .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
-                        .filter(|e| !e.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default(),
+        Ok(match env_proxy::matcher("lean", &["http"])? {
+            Some(m) => Proxies::Env(Box::new(m)),
+            None => Proxies::Direct,
         })
     }
 
-    pub(crate) fn for_url(&self, url: &Url) -> Option<&Proxy> {
-        if let Some(p) = &self.all {
-            return Some(p);
-        }
-        let p = if url.scheme() == "https" { self.https.as_ref() } else { self.http.as_ref() }?;
-        if no_proxy_matches(&self.no_proxy, url) { None } else { Some(p) }
-    }
-}
-
-/// curl's NO_PROXY: `*`, host names matching exactly or as a domain suffix, IPs and CIDRs.
-fn no_proxy_matches(list: &[String], url: &Url) -> bool {
-    let host = match url.host() {
-        Some(Host::Domain(d)) => d.to_ascii_lowercase(),
-        Some(Host::Ipv4(ip)) => ip.to_string(),
-        Some(Host::Ipv6(ip)) => ip.to_string(),
-        None => return false,
-    };
-    let ip: Option<std::net::IpAddr> = host.parse().ok();
-    list.iter().any(|entry| {
-        if entry == "*" {
-            return true;
-        }
-        let entry = entry.trim_start_matches('.').trim_start_matches('[').trim_end_matches(']');
-        if let Some(ip) = ip {
-            if let Some((net, bits)) = entry.split_once('/') {
-                return cidr_contains(net, bits, ip);
+    pub(crate) fn for_url(&self, url: &Url) -> Option<Proxy> {
+        match self {
+            Proxies::Direct => None,
+            Proxies::Explicit(p) => Some(p.clone()),
+            Proxies::Env(m) => {
+                let i = m.intercept(&url.as_str().parse().ok()?)?;
+                Some(Proxy {
+                    // http:// with a host and no user info (`env_proxy::matcher` checked it).
+                    url: Url::parse(&i.uri().to_string()).ok()?,
+                    auth: i.basic_auth().and_then(|h| h.to_str().ok()).map(str::to_owned),
+                })
             }
-            return entry.parse::<std::net::IpAddr>().is_ok_and(|e| e == ip);
         }
-        host == entry || host.ends_with(&format!(".{entry}"))
-    })
-}
-
-fn cidr_contains(net: &str, bits: &str, ip: std::net::IpAddr) -> bool {
-    use std::net::IpAddr;
-    let (Ok(net), Ok(bits)) = (net.parse::<IpAddr>(), bits.parse::<u32>()) else { return false };
-    match (net, ip) {
-        (IpAddr::V4(n), IpAddr::V4(a)) if bits <= 32 => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
-            u32::from(n) & mask == u32::from(a) & mask
-        }
-        (IpAddr::V6(n), IpAddr::V6(a)) if bits <= 128 => {
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
-            u128::from(n) & mask == u128::from(a) & mask
-        }
-        _ => false,
     }
 }
 
 pub(crate) fn pct_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
-        {
-            out.push(h << 4 | l);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
+/// `Basic` credentials (RFC 7617).
 pub(crate) fn basic_auth(user: &str, pass: &str) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let input = format!("{user}:{pass}");
-    let mut out = String::from("Basic ");
-    for c in input.as_bytes().chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for k in 0..4 {
-            if k <= c.len() {
-                out.push(T[(n >> (18 - 6 * k) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
 }
 
 fn connect_error(msg: String) -> Error {
@@ -359,35 +271,20 @@ mod tests {
     }
 
     #[test]
-    fn no_proxy_like_curl() {
-        let list: Vec<String> = ["example.com", ".internal", "10.0.0.0/8", "::1", "192.168.1.1"]
-            .map(String::from)
-            .into();
-        for hit in [
-            "http://example.com/",
-            "http://a.example.com/",
-            "https://x.internal:8443/",
-            "http://10.1.2.3/",
-            "http://[::1]:80/",
-            "http://192.168.1.1/",
-        ] {
-            assert!(no_proxy_matches(&list, &u(hit)), "{hit}");
+    fn environment_proxies_by_the_matcher() {
+        let m = Matcher::builder()
+            .http("http://u%20x:p@proxy:8080".to_owned())
+            .no("skip.me, 10.0.0.0/8".to_owned())
+            .build();
+        let proxies = Proxies::Env(Box::new(m));
+        let p = proxies.for_url(&u("http://a/")).unwrap();
+        assert_eq!(p.url.as_str(), "http://proxy:8080/");
+        assert_eq!(p.auth.as_deref(), Some("Basic dSB4OnA="));
+        for direct in ["http://skip.me/", "http://a.skip.me/", "http://10.1.2.3/", "https://a/"] {
+            assert!(proxies.for_url(&u(direct)).is_none(), "{direct}");
         }
-        for miss in ["http://notexample.com/", "http://11.0.0.1/", "http://192.168.1.2/"] {
-            assert!(!no_proxy_matches(&list, &u(miss)), "{miss}");
-        }
-        assert!(no_proxy_matches(&["*".to_owned()], &u("http://any/")));
-        let p = Proxy::parse("http://p:1").unwrap();
-        let proxies = Proxies {
-            all: None,
-            http: Some(p.clone()),
-            https: None,
-            no_proxy: vec!["skip.me".into()],
-        };
-        assert!(proxies.for_url(&u("http://a/")).is_some());
-        assert!(proxies.for_url(&u("http://skip.me/")).is_none());
-        assert!(proxies.for_url(&u("https://a/")).is_none());
         // An explicit proxy applies to everything.
-        assert!(Proxies::explicit(p).for_url(&u("https://skip.me/")).is_some());
+        let p = Proxy::parse("http://p:1").unwrap();
+        assert!(Proxies::Explicit(p).for_url(&u("https://skip.me/")).is_some());
     }
 }

@@ -2,7 +2,8 @@
 //! socket read in the connection task itself, and no buffer held while a stream is idle — the
 //! least memory per source, for processes that hold thousands of streams.
 //!
-//! - [`connect`]: DNS, TCP, proxies (env as curl reads it, or the `proxy` option), TLS;
+//! - [`connect`]: DNS, TCP, proxies (the `proxy` option, or the environment as reqwest reads
+//!   it), TLS;
 //! - [`http1`]: response heads and body framing;
 
 mod connect;
@@ -78,7 +79,7 @@ impl Client {
     ) -> Result<Client, Error> {
         let invalid = |msg: String| Error::new(ErrorKind::InvalidOption, msg);
         let proxies = match proxy {
-            Some(p) => Proxies::explicit(Proxy::parse(p).map_err(invalid)?),
+            Some(p) => Proxies::Explicit(Proxy::parse(p).map_err(invalid)?),
             None => Proxies::from_env().map_err(invalid)?,
         };
         if !tls.is_default() {
@@ -148,6 +149,7 @@ impl Client {
         hop: &Hop<'_>,
     ) -> Result<Response, Error> {
         let proxy = self.proxies.for_url(url);
+        let proxy = proxy.as_ref();
         let tls = || tls::config(&self.tls, tls::Alpn::Http1);
         let est = connect::establish(url, proxy, tls);
         let (mut io, absolute) = match self.connect_timeout {
