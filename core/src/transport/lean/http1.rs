@@ -280,45 +280,13 @@ fn decode_chunked(
     }
 }
 
-/// A reason phrase for messages: the standard one, else the server's (sanitized).
+/// A reason phrase for messages: the standard one (the `http` crate's, as the default transport
+/// gives), else the server's (sanitized).
 pub(crate) fn reason(status: u16, theirs: &str) -> String {
-    let std = match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        205 => "Reset Content",
-        206 => "Partial Content",
-        300 => "Multiple Choices",
-        301 => "Moved Permanently",
-        302 => "Found",
-        303 => "See Other",
-        304 => "Not Modified",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        406 => "Not Acceptable",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        410 => "Gone",
-        413 => "Content Too Large",
-        415 => "Unsupported Media Type",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "",
-    };
-    if !std.is_empty() {
-        return std.to_owned();
+    match http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()) {
+        Some(std) => std.to_owned(),
+        None => theirs.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').take(64).collect(),
     }
-    theirs.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').take(64).collect()
 }
 
 #[cfg(test)]
