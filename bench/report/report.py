@@ -836,12 +836,13 @@ def render(run: Path, out: Path, profile: str) -> None:
     page = Page(run, meta)
     total = sum(m["seconds"] for m in meta.values()) / 60
     page.add("# Benchmark results", "",
-             f"Every figure on this page comes from one run of `make bench-report` ({profile} profile), which "
-             "rewrites this page and `bench/charts/`; every ratio and verdict is computed from the figures of "
-             "that run. Earlier figures are in the history of this file.", "",
+             "Every figure on this page comes from one run of "
+             + ("`make bench-report`" if profile == "full" else f"bench/report/report.py, {profile} profile")
+             + " (the only writer of this page and `bench/charts/`); every ratio and verdict is computed from "
+             "the figures of that run. Earlier figures are in the history of this file.", "",
              f"Machine: {M['cpus']} CPUs ({M['model']}), Linux {M['kernel']}, {M['rustc']}, Python "
              f"{M['python']}, Node {M['node']}. Run started {M['date']} with a load average of {M['loadavg']} "
-             f"(1, 5, 15 min); all steps took {total:.0f} min. Each table names its command and the load "
+             f"(1, 5, 15 min); all steps took {total:.0f} min, builds included. Each table names its command and the load "
              "average when that step started: other work on the machine makes figures swing between runs, "
              "so compare rows within a table.")
     if profile == "quick":
@@ -875,10 +876,10 @@ def render(run: Path, out: Path, profile: str) -> None:
     page.add("", "## Regression guards against `sse-stream`")
     parser_section(page, parser)
     e2e_guard(page, e2e)
-    page.add("", "## Design notes", "", "Tried and dropped (the measurements are in the commit messages):", "")
+    page.add("", "## Design notes", "", "Tried and dropped, with the reason:", "")
     page.add(*[f"- {what}: {why}." for what, why in DESIGN_NOTES])
     page.add("", "## Reproduce", "", "```sh", "make bench-report          # this page, full profile (< 30 min)",
-             "make bench                 # the quick profile, into target/bench-report/page/", "```", "",
+             "make bench                 # the quick profile, into target/bench-report-quick/page/", "```", "",
              "The steps of this run, in order:", "")
     page.add(*[f"- {m['title']}: `{m['command']}`" for m in meta.values()])
     text = "\n".join(page.lines).rstrip() + "\n"
