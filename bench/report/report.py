@@ -349,9 +349,9 @@ def scale_section(page: Page, face: str, recs: dict[tuple[Any, ...], dict[str, A
 
     bsizes = sorted({k[4] for k in mine if k[3] == "latency_broadcast_us"})
     bn = bsizes[-1] if bsizes else None
+    our_keys = {k[1] for k, r in mine.items() if ours(r)}
     for key, http in clients:
-        is_ours = key.startswith("ours") or any(
-            r.get("client") == "eventsource-core" for k, r in mine.items() if k[1] == key)
+        is_ours = key in our_keys
         row = [key, http]
         for metric, _, digits, low in SCALE_COLS:
             r = get(key, http, metric, n)
@@ -360,7 +360,7 @@ def scale_section(page: Page, face: str, recs: dict[tuple[Any, ...], dict[str, A
                 row.append("failed" if failed else "–")
                 continue
             cell = si(r["value"]) if digits is None else num(r["value"], digits)
-            peers = [get(k, h, metric, n) for k, h in clients if h == http and not k.startswith("ours")]
+            peers = [get(k, h, metric, n) for k, h in clients if h == http and k not in our_keys]
             pv = [p["value"] for p in peers if p]
             if is_ours and pv:
                 best = min(pv) if low else max(pv)
@@ -786,6 +786,10 @@ def charts(out: Path, e2e: Optional[dict[str, Any]], c: Optional[list[dict[str, 
         for ax, metric, title in ((axes[0, 0], "latency_rate_us", "one source, 200 events/s"),
                                   (axes[0, 1], "latency_broadcast_us", "broadcast")):
             sel = sorted([(k, r) for k, r in lat if k[3] == metric], key=lambda kr: (kr[0][0], kr[0][1], kr[0][2]))
+            if not sel:
+                ax.set_axis_off()
+                ax.set_title(f"{title}: no records in this run")
+                continue
             labels = [f"{k[0]}: {k[1]} HTTP/{k[2]}" + (f" N={k[4]}" if k[4] > 1 else "") for k, _ in sel]
             for i, (p, name) in enumerate((("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9"))):
                 ax.barh([j + i * 0.27 for j in range(len(sel))], [r.get(p) or 0 for _, r in sel],
