@@ -11,7 +11,7 @@ export CARGO_TERM_COLOR ?= never
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: help all build test demo bench header lint fmt rust-test clean-venvs dist test-dist install reliability soak
+.PHONY: help all build test demo bench bench-report header lint fmt rust-test clean-venvs dist test-dist install reliability soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -91,13 +91,23 @@ demo: ## start the bundled SSE server and stream from it with the Rust, C, Pytho
 	for f in $(FACES); do echo "== $$f:"; CARGO_TERM_QUIET=true $(MAKE) -s -C $$f demo URL="$$url" MAX_EVENTS=$(DEMO_EVENTS); done; \
 	kill $$TS_PID 2>/dev/null || true
 
-bench: ## benchmarks against the peers; results in bench/RESULTS.md
-	$(CARGO) build --release -p testserver
-	$(CARGO) bench -p eventsource-bench --bench parser -- --warm-up-time 1 --measurement-time 3
-	$(CARGO) run --profile bench -p eventsource-bench --bin alloc_count
-	$(CARGO) build --profile bench -p eventsource-bench --bin tls_front
-	$(CARGO) run --profile bench -p eventsource-bench --bin e2e -- --runs 3 --idle 10000
-	@for f in $(FACES); do $(MAKE) -C $$f bench || exit 1; done
+# One writer of bench/RESULTS.md: bench/report/report.py runs every benchmark (each face's
+# `make -C FACE bench` with BENCH_JSON, the Rust bins with --json, any `bench-scale` target),
+# then rewrites the page and bench/charts/ from the run directory. Its tools (matplotlib and the
+# Python peers) live in .venv-bench.
+BENCH_VENV := $(CURDIR)/.venv-bench
+
+$(BENCH_VENV)/.report:
+	$(MAKE) -C py $(BENCH_VENV)/.tools
+	$(BENCH_VENV)/bin/python -m pip install -q "matplotlib>=3.8,<4"
+	touch $@
+
+bench-report: $(BENCH_VENV)/.report ## every face against its peers, fresh (< 30 min) → bench/RESULTS.md + bench/charts
+	$(BENCH_VENV)/bin/python bench/report/report.py --profile full --out bench --run-dir target/bench-report
+
+bench: $(BENCH_VENV)/.report ## the same benchmarks, quick profile (a few minutes) → target/bench-report-quick/page
+	$(BENCH_VENV)/bin/python bench/report/report.py --profile quick --out target/bench-report-quick/page \
+		--run-dir target/bench-report-quick
 
 # Proofs beyond the tests: fuzzing (cargo-fuzz, libFuzzer) and loom. `make test` replays the
 # fuzz corpus (tests/fuzz_corpus.rs, in rust-test) and runs the loom models.

@@ -2,13 +2,14 @@
 // `eventsource-client`, on one loopback stream: ASCII workloads from the release testserver
 // (/stream), and a text corpus from a node:http server (words outside Latin-1, 64 KiB writes).
 //
-//     make -C node bench                      # builds, installs the peers, writes bench/RESULTS.md
-//     node bench/node/bench.mjs [--write bench/RESULTS.md] [--reps 5]
+//     make -C node bench                      # builds, installs the peers, prints the table
+//     node bench/node/bench.mjs [--json rows.json] [--reps 5] [--scale 0.25]
 //     node bench/node/bench.mjs --clients eventsource-native,js-ceiling --module /other/build/index.mjs
 //
 // `--module` loads eventsource-native from another checkout or build (to compare two versions
 // of the package, run once with each); `--clients` runs only the named clients, `--workloads`
-// only the named workloads (small, json, small-text, json-text).
+// only the named workloads (small, json, small-text, json-text); `--scale` multiplies the event
+// counts; `--json` writes the rows for bench/report (which owns bench/RESULTS.md).
 //
 // Each run is a fresh child process that opens one source, handles COUNT events (the listener
 // reads e.data.length so every string is materialized) and reports wall time and process CPU
@@ -20,7 +21,7 @@
 // strings), written in 64 KiB writes (chunked). The body is built before the server says it
 // listens, so the server only writes during a run.
 import { spawn } from 'node:child_process'
-import { readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { writeFileSync, existsSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -221,19 +222,18 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 async function main(argv) {
   const reps = argv.includes('--reps') ? Number(argv[argv.indexOf('--reps') + 1]) : 5
-  const writeTo = argv.includes('--write') ? argv[argv.indexOf('--write') + 1] : undefined
+  const jsonTo = argv.includes('--json') ? argv[argv.indexOf('--json') + 1] : undefined
+  const scale = argv.includes('--scale') ? Number(argv[argv.indexOf('--scale') + 1]) : 1
+  const count = (n) => Math.max(1000, Math.round(n * scale))
   const modulePath = argv.includes('--module')
     ? path.resolve(argv[argv.indexOf('--module') + 1])
     : path.join(ROOT, 'node', 'index.mjs')
   const only = argv.includes('--clients') ? argv[argv.indexOf('--clients') + 1].split(',') : undefined
   const onlyWorkloads = argv.includes('--workloads') ? argv[argv.indexOf('--workloads') + 1].split(',') : undefined
-  if ((only ?? onlyWorkloads) !== undefined && writeTo !== undefined) {
-    throw new Error('--write needs every client and workload: drop --clients and --workloads')
-  }
   const server = await startServer()
   const text = [
-    { key: 'small-text', name: 'small text (ünïcødé, 日本語)', kind: 'small', count: 3_000_000 },
-    { key: 'json-text', name: '~1 KB JSON text (ünïcødé, 日本語)', kind: 'json', count: 120_000 },
+    { key: 'small-text', name: 'small text (ünïcødé, 日本語)', kind: 'small', count: count(3_000_000) },
+    { key: 'json-text', name: '~1 KB JSON text (ünïcødé, 日本語)', kind: 'json', count: count(120_000) },
   ]
   let corpus
   try {
@@ -243,8 +243,8 @@ async function main(argv) {
     throw err
   }
   const workloads = [
-    { key: 'small', name: 'small (16 B data)', size: 16, count: 2_000_000 },
-    { key: 'json', name: '1 KB JSON data', size: 1024, count: 200_000 },
+    { key: 'small', name: 'small (16 B data)', size: 16, count: count(2_000_000) },
+    { key: 'json', name: '1 KB JSON data', size: 1024, count: count(200_000) },
     ...text.map((w) => ({ ...w, url: `${corpus.base}/${w.kind}`, bytes: corpus.dataBytes[`/${w.kind}`] })),
   ]
   const clients = ['eventsource-native', 'eventsource', 'eventsource-client']
@@ -270,6 +270,9 @@ async function main(argv) {
         const bytes = client === 'js-ceiling' || w.bytes === undefined ? rs[0].bytes : w.bytes
         const row = {
           workload: w.name,
+          key: w.key,
+          events: w.count,
+          reps,
           client,
           events_s: w.count / wall,
           mb_s: bytes / 1e6 / wall,
@@ -288,11 +291,10 @@ async function main(argv) {
     server.stop()
     corpus.stop()
   }
+  if (jsonTo) writeFileSync(jsonTo, JSON.stringify(results, null, 1) + '\n')
   // A partial run prints its lines above and nothing else: the table compares every client.
   if ((only ?? onlyWorkloads) !== undefined) return
-  const table = render(results, reps)
-  process.stdout.write(table)
-  if (writeTo) writeSection(writeTo, table)
+  process.stdout.write(render(results, reps))
 }
 
 function render(results, reps) {
@@ -338,23 +340,6 @@ function render(results, reps) {
     lines.push('')
   }
   return lines.join('\n') + '\n'
-}
-
-// Replaces (or appends) the `## Node` section, leaving every other section as it is.
-function writeSection(file, table) {
-  const text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n\n'
-  const lines = text.split('\n')
-  const start = lines.findIndex((l) => /^## Node\s*$/.test(l))
-  let out
-  if (start < 0) {
-    out = `${text.replace(/\n*$/, '\n\n')}${table}`
-  } else {
-    let end = lines.findIndex((l, i) => i > start && /^## /.test(l))
-    if (end < 0) end = lines.length
-    out = [...lines.slice(0, start), ...table.replace(/\n$/, '').split('\n'), '', ...lines.slice(end)].join('\n')
-  }
-  writeFileSync(file, out.replace(/\n*$/, '\n'))
-  console.error(`wrote the ## Node section of ${file}`)
 }
 
 const argv = process.argv.slice(2)

@@ -5,7 +5,8 @@ Run with `make -C py bench` (it builds a bench venv with the peers and the relea
 Each cell reads N events from the testserver's /stream and measures wall time, process CPU
 (all threads of this process: the client's total cost) and, for eventsource_native, the CPU of
 the Python thread alone (the Python-side cost per event). The server's CPU is not counted.
-Writes the table into the `## Python` section of bench/RESULTS.md, leaving other sections alone.
+Prints the rows; `--json PATH` writes them as a JSON list of objects for bench/report (which
+owns bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import resource
 import subprocess
 import sys
@@ -152,21 +152,12 @@ def measure(fn: Callable[[str, int], int], url: str, n: int) -> tuple[float, flo
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", default="target/release/testserver")
-    ap.add_argument("--results", default="bench/RESULTS.md")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply event counts")
     ap.add_argument("--repeat", type=int, default=3, help="best of this many runs per cell")
-    ap.add_argument("--only", default="", help="run only the clients whose name contains this "
-                    "(the results file is then left alone)")
-    ap.add_argument("--json", help="write the rows of this run to this file (not the results file)")
-    ap.add_argument("--merge", nargs="+", metavar="JSON",
-                    help="write the results section from the best of these runs per cell, "
-                    "without measuring")
+    ap.add_argument("--only", default="", help="run only the clients whose name contains this")
+    ap.add_argument("--json", help="write the rows of this run to this file")
     args = ap.parse_args()
     clients = [c for c in CLIENTS if args.only in c[0]]
-    if args.merge:
-        write_results(Path(args.results), merge([json.loads(Path(f).read_text()) for f in args.merge]),
-                      runs=len(args.merge))
-        return 0
 
     proc = subprocess.Popen(
         [args.server, "--port", "0", "--exit-on-eof"],
@@ -174,11 +165,10 @@ def main() -> int:
     )
     assert proc.stdout is not None and proc.stdin is not None
     base = proc.stdout.readline().strip().removeprefix("listening on ")
-    rows = []
+    rows: list[dict[str, Any]] = []
     try:
         for size, size_name in [(16, "small (16 B)"), (1024, "1 KB")]:
             for chunk in ["16384", "event"]:
-                cells = []
                 for name, mode, fn in clients:
                     fast = name == "eventsource_native"
                     n = int((400_000 if fast else 60_000) * (0.5 if size == 1024 else 1) * args.scale)
@@ -189,92 +179,24 @@ def main() -> int:
                         if best is None or r[0] > best[0]:
                             best = r
                     assert best is not None
-                    cells.append((name, mode, *best))
+                    rows.append({
+                        "events": size_name, "size": size, "n": n, "repeat": args.repeat,
+                        "chunk": "16 KiB" if chunk == "16384" else "one per event",
+                        "client": name, "api": mode, "events_per_s": best[0],
+                        "mb_per_s": best[0] * size / 1e6, "cpu_us_per_event": best[1] * 1e6,
+                        "python_thread_us_per_event": best[2] * 1e6 if fast else None,
+                    })
                     print(f"{size_name:13} chunk={chunk:6} {name:18} {mode:10} "
                           f"{best[0]:>12,.0f} ev/s {best[1] * 1e6:6.2f} us CPU/ev "
                           f"{best[2] * 1e6:6.2f} us thread/ev "
                           f"{best[0] * size / 1e6:7.1f} MB/s", flush=True)
-                peer_best = max((c[2] for c in cells if c[0] != "eventsource_native"), default=0)
-                for c in cells:
-                    rows.append((size_name, chunk, *c, peer_best, size))
     finally:
         proc.stdin.close()
         proc.wait(timeout=10)
 
     if args.json:
-        Path(args.json).write_text(json.dumps(rows))
-    if not args.only and not args.json:
-        write_results(Path(args.results), rows)
+        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
     return 0
-
-
-def merge(runs: list[list[list[Any]]]) -> list[tuple[Any, ...]]:
-    """Best events/s per cell over several runs; the ratio is recomputed per row group."""
-    best: dict[tuple[Any, ...], list[Any]] = {}
-    for rows in runs:
-        for r in rows:
-            key = (r[0], r[1], r[2], r[3])
-            if key not in best or r[4] > best[key][4]:
-                best[key] = list(r)
-    out = list(best.values())
-    for r in out:
-        r[7] = max((o[4] for o in out if o[:2] == r[:2] and o[2] != "eventsource_native"),
-                   default=0)
-    return [tuple(r) for r in out]
-
-
-def write_results(path: Path, rows: list[tuple[Any, ...]], runs: int = 1) -> None:
-    how = (f"best of {runs} runs of the whole bench, each cell itself the best of 3"
-           if runs > 1 else "best of 3 runs per cell")
-    lines = [
-        "## Python",
-        "",
-        "`make -C py bench` (bench/python/bench.py): one loopback stream from the release testserver",
-        f"(`/stream?size=B&chunk=C`), same 2-core machine as the client; {how}.",
-        "CPU = process CPU time (user+sys, all threads of the client process) per event; Python",
-        "thread = CPU time of the thread running the Python code, per event (`time.thread_time()`",
-        "around the consuming loop; for callbacks, read on the library's dispatcher thread from",
-        "the first to the last callback; eventsource_native only).",
-        "The Python-thread figure includes the benchmark's own loop body or callback (a counter",
-        "and a comparison, roughly 0.05–0.1 µs), as the user's code would.",
-        "Ratio = events/s over the best peer (httpx-sse, sseclient-py) in the same row group.",
-        "The machine is shared with other engineers' builds, so figures swing by ±30% between",
-        "runs: each cell is the best run, with that run's CPU figures.",
-        "",
-        "| events | HTTP chunks | client | API | events/s | MB/s | CPU µs/event | Python thread µs/event | × best peer |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|",
-    ]
-    for size_name, chunk, name, mode, rate, cpu_ev, py_ev, peer_best, size in rows:
-        py_col = f"{py_ev * 1e6:.2f}" if name == "eventsource_native" else "-"
-        chunk_name = "16 KiB" if chunk == "16384" else "one per event"
-        lines.append(
-            f"| {size_name} | {chunk_name} | {name} | {mode} | {rate:,.0f} | {rate * size / 1e6:.1f} "
-            f"| {cpu_ev * 1e6:.2f} | {py_col} | {rate / peer_best:.2f} |"
-        )
-    ours = [r for r in rows if r[2] == "eventsource_native"]
-    if ours and all(r[7] for r in ours):
-        over = [r for r in ours if r[6] >= 0.5e-6]
-        ratio = min(r[4] / r[7] for r in ours)
-        mbs = min(r[4] * r[8] / 1e6 for r in ours if r[8] == 1024)
-        lines += [
-            "",
-            "Against the targets of issue 4 (from this table):",
-            f"- Python-thread CPU under 0.5 µs/event: {len(ours) - len(over)} of {len(ours)} cells"
-            + ("." if not over else "; over: " + ", ".join(
-                f"{r[0]} / {'16 KiB' if r[1] == '16384' else 'one chunk per event'} / {r[3]} "
-                f"({r[6] * 1e6:.2f})" for r in over) + "."),
-            f"- 1 KB JSON events: at least {mbs:,.0f} MB/s in every cell (target 300 MB/s).",
-            f"- Events/s over the best peer: at least {ratio:.1f}× in every cell (target 3×).",
-        ]
-    section = "\n".join(lines) + "\n"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    pat = re.compile(r"^## Python\n.*?(?=^## |\Z)", re.S | re.M)
-    if pat.search(text):
-        text = pat.sub(lambda _: section + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-    print(f"wrote the Python section of {path}")
 
 
 if __name__ == "__main__":

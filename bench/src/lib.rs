@@ -231,3 +231,18 @@ pub fn process_cpu_seconds(pid: u32) -> f64 {
         .unwrap_or(0);
     ns as f64 / 1e9
 }
+
+/// `s` as a JSON string literal (the benches write their records without a JSON crate).
+pub fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

@@ -32,13 +32,15 @@
 //! out too, for profiling one client).
 //! `--idle K` also measures the resident memory of K idle open sources: ours on each transport
 //! (HTTP/1.1, HTTP/2 multiplexed to one origin, HTTPS) and reqwest-eventsource.
+//! `--scale F` multiplies every workload's event count (a quick run); `--json PATH` also writes
+//! the rows and the idle figures as one JSON object (for bench/report).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use eventsource_bench::cpu_seconds;
+use eventsource_bench::{cpu_seconds, json_string};
 use eventsource_core::{Event, EventSource, Options, Recv, TransportKind};
 use futures::StreamExt;
 
@@ -79,6 +81,8 @@ fn main() {
     let mut filter = String::new();
     let mut only: Vec<String> = Vec::new();
     let mut no_peer = false;
+    let mut scale = 1.0f64;
+    let mut json: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -89,6 +93,8 @@ fn main() {
                 only = v.split(',').map(str::to_owned).collect();
             }
             "--no-peer" => no_peer = true,
+            "--scale" => scale = args.next().and_then(|v| v.parse().ok()).expect("--scale F"),
+            "--json" => json = Some(args.next().expect("--json PATH")),
             "--idle-one" => {
                 let mut next = || args.next().expect("--idle-one KIND K URL");
                 let (kind, k, url) = (next(), next(), next());
@@ -112,16 +118,19 @@ fn main() {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load = load.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
     println!("testserver at {}; best of {runs} runs per cell; load average {load}\n", server.base);
+    let mut rows: Vec<String> = Vec::new();
+    let mut idle_rows: Vec<String> = Vec::new();
     println!(
         "| workload | client | events/s | MB/s of data | CPU µs/event | server CPU µs/event | vs sse-stream/reqwest |"
     );
     println!("|---|---|---:|---:|---:|---:|---:|");
     for w in WORKLOADS.iter().filter(|w| w.name.contains(&filter)) {
-        let url = format!("{}/stream?count={}&{}", server.base, w.events, w.query);
+        let events = ((w.events as f64 * scale) as u64).max(1000);
+        let url = format!("{}/stream?count={events}&{}", server.base, w.query);
         let mut best: Vec<Option<Sample>> = vec![None; CLIENTS.len()];
         for _ in 0..runs {
             for &i in &selected {
-                let s = measure(CLIENTS[i].1, &url, w.events, &server);
+                let s = measure(CLIENTS[i].1, &url, events, &server);
                 if best[i].as_ref().is_none_or(|b| s.secs < b.secs) {
                     best[i] = Some(s);
                 }
@@ -131,15 +140,22 @@ fn main() {
         for &i in &selected {
             let name = CLIENTS[i].0;
             let s = best[i].as_ref().expect("measured");
+            let (rate, mb_s) = (events as f64 / s.secs, s.bytes as f64 / s.secs / 1e6);
+            let (cpu, server_cpu) =
+                (s.cpu / events as f64 * 1e6, s.server_cpu / events as f64 * 1e6);
             println!(
-                "| {} | {name} | {:.0} | {:.0} | {:.3} | {:.3} | {:.2}× |",
+                "| {} | {name} | {rate:.0} | {mb_s:.0} | {cpu:.3} | {server_cpu:.3} | {:.2}× |",
                 w.name,
-                w.events as f64 / s.secs,
-                s.bytes as f64 / s.secs / 1e6,
-                s.cpu / w.events as f64 * 1e6,
-                s.server_cpu / w.events as f64 * 1e6,
                 peer / s.secs,
             );
+            rows.push(format!(
+                "{{\"workload\":{},\"query\":{},\"client\":{},\"events\":{events},\
+                 \"events_per_s\":{rate:.1},\"mb_per_s\":{mb_s:.2},\"cpu_us_per_event\":{cpu:.4},\
+                 \"server_cpu_us_per_event\":{server_cpu:.4}}}",
+                json_string(w.name),
+                json_string(w.query),
+                json_string(name)
+            ));
         }
     }
     if idle > 0 {
@@ -151,7 +167,9 @@ fn main() {
             ("h2c", "ours, default (HTTP/2 to one origin, h2c)"),
             ("reqwest-eventsource", "reqwest-eventsource"),
         ] {
-            println!("| {idle} | {label} | {} KiB |", idle_in_a_fresh_process(kind, idle, &url));
+            let per = idle_in_a_fresh_process(kind, idle, &url);
+            println!("| {idle} | {label} | {per} KiB |");
+            idle_rows.push(idle_json(kind, label, idle, &per));
         }
         // Over TLS, through a TLS front in its own process (which holds two sockets a source:
         // half as many sources keep it under the open-files limit).
@@ -161,9 +179,35 @@ fn main() {
         for (kind, label) in
             [("lean-tls", "ours, lean, HTTPS"), ("default-tls", "ours, default, HTTPS")]
         {
-            println!("| {k} | {label} | {} KiB |", idle_in_a_fresh_process(kind, k, &url));
+            let per = idle_in_a_fresh_process(kind, k, &url);
+            println!("| {k} | {label} | {per} KiB |");
+            idle_rows.push(idle_json(kind, label, k, &per));
         }
     }
+    if let Some(path) = json {
+        let text = format!(
+            "{{\"command\":{},\"loadavg\":{},\"runs\":{runs},\"scale\":{scale},\
+             \"rows\":[\n{}\n],\"idle\":[\n{}\n]}}\n",
+            json_string(&std::env::args().collect::<Vec<_>>().join(" ")),
+            json_string(&load),
+            rows.join(",\n"),
+            idle_rows.join(",\n")
+        );
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("--json {path}: {e}"));
+    }
+}
+
+/// One idle figure as JSON: `kib_per_source` is null when the measurement failed.
+fn idle_json(kind: &str, label: &str, k: usize, per: &str) -> String {
+    let (value, error) = match per.parse::<f64>() {
+        Ok(v) => (format!("{v}"), String::new()),
+        Err(_) => ("null".to_owned(), format!(",\"error\":{}", json_string(per))),
+    };
+    format!(
+        "{{\"kind\":{},\"label\":{},\"sources\":{k},\"kib_per_source\":{value}{error}}}",
+        json_string(kind),
+        json_string(label)
+    )
 }
 
 /// Each idle figure comes from a process of its own: memory freed by an earlier measurement

@@ -28,7 +28,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use eventsource_bench::{cpu_seconds, process_cpu_seconds};
+use eventsource_bench::{cpu_seconds, json_string, process_cpu_seconds};
 use eventsource_core::{Event, EventSource, Options, TransportKind};
 use futures::StreamExt;
 
@@ -736,20 +736,6 @@ impl Record {
             self.fields.iter().map(|(n, v)| format!("{}:{v}", json_string(n))).collect();
         format!("{{\"schema\":1,{}}}", body.join(","))
     }
-}
-
-fn json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// A number field of a flat JSON object (NaN when absent or null).
