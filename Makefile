@@ -11,7 +11,7 @@ export CARGO_TERM_COLOR ?= never
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: help all build test demo bench header lint fmt rust-test clean-venvs dist test-dist install reliability soak
+.PHONY: help all build test demo bench scale header lint fmt rust-test clean-venvs dist test-dist install reliability soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -98,6 +98,14 @@ bench: ## benchmarks against the peers; results in bench/RESULTS.md
 	$(CARGO) build --profile bench -p eventsource-bench --bin tls_front
 	$(CARGO) run --profile bench -p eventsource-bench --bin e2e -- --runs 3 --idle 10000
 	@for f in $(FACES); do $(MAKE) -C $$f bench || exit 1; done
+
+SCALE_ARGS ?=
+scale: ## scale and latency of every face against its peers → target/bench-report/scale-*.jsonl (SCALE_ARGS=--quick)
+	$(CARGO) build --release -p testserver
+	$(CARGO) build --profile bench -p eventsource-bench --bin scale
+	mkdir -p target/bench-report && rm -f target/bench-report/scale-rust.jsonl
+	target/release/scale $(SCALE_ARGS) --json target/bench-report/scale-rust.jsonl
+	@for f in $(FACES); do $(MAKE) -C $$f scale SCALE_ARGS="$(SCALE_ARGS)" || exit 1; done
 
 # Proofs beyond the tests: fuzzing (cargo-fuzz, libFuzzer) and loom. `make test` replays the
 # fuzz corpus (tests/fuzz_corpus.rs, in rust-test) and runs the loom models.
