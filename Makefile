@@ -11,7 +11,7 @@ export CARGO_TERM_COLOR ?= never
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: help all build test demo bench bench-report header lint fmt rust-test clean-venvs dist test-dist install reliability soak
+.PHONY: help all build test demo bench bench-report scale header lint fmt rust-test clean-venvs dist test-dist install reliability soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -92,7 +92,7 @@ demo: ## start the bundled SSE server and stream from it with the Rust, C, Pytho
 	kill $$TS_PID 2>/dev/null || true
 
 # One writer of bench/RESULTS.md: bench/report/report.py runs every benchmark (each face's
-# `make -C FACE bench` with BENCH_JSON, the Rust bins with --json, any `bench-scale` target),
+# `make -C FACE bench` with BENCH_JSON, the Rust bins with --json, `make -C FACE scale`),
 # then rewrites the page and bench/charts/ from the run directory. Its tools (matplotlib and the
 # Python peers) live in .venv-bench.
 BENCH_VENV := $(CURDIR)/.venv-bench
@@ -108,6 +108,14 @@ bench-report: $(BENCH_VENV)/.report ## every face against its peers, fresh (< 30
 bench: $(BENCH_VENV)/.report ## the same benchmarks, quick profile (a few minutes) → target/bench-report-quick/page
 	$(BENCH_VENV)/bin/python bench/report/report.py --profile quick --out target/bench-report-quick/page \
 		--run-dir target/bench-report-quick
+
+SCALE_ARGS ?=
+scale: ## scale and latency of every face against its peers → target/bench-report/scale-*.jsonl (SCALE_ARGS=--quick)
+	$(CARGO) build --release -p testserver
+	$(CARGO) build --profile bench -p eventsource-bench --bin scale
+	mkdir -p target/bench-report && rm -f target/bench-report/scale-rust.jsonl
+	target/release/scale $(SCALE_ARGS) --json target/bench-report/scale-rust.jsonl
+	@for f in $(FACES); do $(MAKE) -C $$f scale SCALE_ARGS="$(SCALE_ARGS)" || exit 1; done
 
 # Proofs beyond the tests: fuzzing (cargo-fuzz, libFuzzer) and loom. `make test` replays the
 # fuzz corpus (tests/fuzz_corpus.rs, in rust-test) and runs the loom models.

@@ -105,16 +105,14 @@ def steps(p: Profile, run: Path) -> list[Step]:
 
 
 def face_scale_steps(quick: bool, run: Path) -> list[Step]:
-    """The per-face scale harnesses: a face whose Makefile has a `bench-scale` target runs it with
-    SCALE_JSON (schema-1 JSON lines to append to) and SCALE_ARGS (`--quick` in the quick profile)."""
-    out = []
-    for face, directory in (("c", "ffi-c"), ("python", "py"), ("node", "node")):
-        mk = ROOT / directory / "Makefile"
-        if mk.exists() and any(ln.startswith("bench-scale:") for ln in mk.read_text().splitlines()):
-            out.append(Step(f"scale-{face}", f"{face} scale and latency", [
-                "make", "-C", directory, "bench-scale", f"SCALE_JSON={run}/scale-{face}.jsonl",
-                f"SCALE_ARGS={'--quick' if quick else ''}"], f"scale-{face}.jsonl"))
-    return out
+    """The per-face scale harnesses: each face's `make -C FACE scale`, with SCALE_JSON (the
+    schema-1 JSON lines it writes) and SCALE_ARGS (`--quick` in the quick profile)."""
+    return [
+        Step(f"scale-{face}", f"{face} scale and latency", [
+            "make", "-C", directory, "scale", f"SCALE_JSON={run}/scale-{face}.jsonl",
+            f"SCALE_ARGS={'--quick' if quick else ''}"], f"scale-{face}.jsonl")
+        for face, directory in (("c", "ffi-c"), ("python", "py"), ("node", "node"))
+    ]
 
 
 def loadavg() -> str:
