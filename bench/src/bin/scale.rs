@@ -28,7 +28,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use eventsource_bench::{cpu_seconds, json_string, process_cpu_seconds};
+use eventsource_bench::{cpu_seconds, heap_kib, json_string, process_cpu_seconds};
 use eventsource_core::{Event, EventSource, Options, TransportKind};
 use futures::StreamExt;
 
@@ -503,7 +503,7 @@ fn one(args: &[String]) {
 fn scale(one: &One, d: &mut dyn Driver) {
     let n = one.n;
     let settle = Duration::from_millis(one.param("settle_ms"));
-    let rss_before = rss_kib();
+    let (rss_before, heap_before) = (rss_kib(), heap_kib());
     let Some(open_secs) = one.open_all(d) else {
         let why = format!("{} of {n} sources opened", OPENED.get());
         one.emit(one.failed("open_ms", &why));
@@ -530,10 +530,14 @@ fn scale(one: &One, d: &mut dyn Driver) {
         return;
     }
     std::thread::sleep(settle);
-    let rss_idle = rss_kib();
+    let (rss_idle, heap_idle) = (rss_kib(), heap_kib());
     let mut r = one.record("idle_kib_per_source", (rss_idle - rss_before) / n as f64, "KiB");
     r.num("rss_before_kib", rss_before).num("rss_open_kib", rss_open).num("rss_idle_kib", rss_idle);
     r.num("open_kib_per_source", (rss_open - rss_before) / n as f64);
+    if let (Some(before), Some(idle)) = (heap_before, heap_idle) {
+        r.num("heap_before_kib", before).num("heap_idle_kib", idle);
+        r.num("heap_kib_per_source", (idle - before) / n as f64);
+    }
     one.emit(r);
 
     // Write-paced broadcasts: one event per write, as fast as every stream takes them.
@@ -1061,6 +1065,14 @@ fn print_tables(plan: &Plan, records: &[String]) {
             "Resident memory per idle source (KiB; RSS growth / N, after one event each)",
             "idle_kib_per_source",
             &|r| format!("{:.1}", json_num(r, "value")),
+        );
+        table(
+            "Live heap per idle source (KiB; the allocator's in-use bytes' growth / N)",
+            "idle_kib_per_source",
+            &|r| match r.contains("\"heap_kib_per_source\"") {
+                true => format!("{:.1}", json_num(r, "heap_kib_per_source")),
+                false => "?".to_owned(),
+            },
         );
         table("Time to open N sources (ms, until every source saw its open)", "open_ms", &|r| {
             format!("{:.1}", json_num(r, "value"))

@@ -1,6 +1,8 @@
 //! The connection task: the spec's processing model (HTML §9.2.3–9.2.5) — request, response
 //! checks, announce, fail, reestablish with the reconnection time and backoff.
 
+use std::cell::Cell;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -41,7 +43,6 @@ pub(super) struct Connection {
     policy: Policy,
     max_error_body: usize,
     rng: u64,
-    batch: Vec<Event>,
 }
 
 /// A connection open at least this long resets the backoff (LaunchDarkly's "backoff reset
@@ -114,48 +115,68 @@ impl Connection {
             policy,
             max_error_body: o.max_error_body,
             rng: seed | 1,
-            batch: Vec::new(),
         }
     }
 
-    pub(super) async fn run(mut self) {
-        let scheme = self.shared.url.scheme();
-        if scheme != "http" && scheme != "https" {
-            let msg = format!(
-                "unsupported URL scheme {scheme:?}: EventSource connects only over http and https"
-            );
-            return self.fail(Error::new(ErrorKind::UnsupportedScheme, msg)).await;
+    /// The source's task. Not an `async fn`: that would hold `self` twice for the task's whole
+    /// life (the argument and its binding), and every idle source keeps its task's full size.
+    #[allow(clippy::manual_async_fn)] // see above
+    pub(super) fn run(mut self) -> impl Future<Output = ()> + Send + 'static {
+        async move { self.main().await }
+    }
+
+    async fn main(&mut self) {
+        if let Some(e) = self.unsupported_scheme() {
+            return self.fail(e).await;
         }
         loop {
             log::debug!(target: LOG, "{}: connecting", self.shared.url);
-            match self.connect_and_stream().await {
-                Outcome::Fail(e) => return self.fail(e).await,
-                Outcome::Closed => return,
-                Outcome::Reestablish(e) => {
-                    // Only a connection that stayed open a while ends a run of failures: one
-                    // that dies at once counts as failed, so backoff holds against a server
-                    // that answers 200 and closes.
-                    if self.opened_at.take().is_some_and(|t| t.elapsed() >= BACKOFF_RESET) {
-                        self.failures = 0;
-                    }
-                    if let Some(why) = self.gives_up() {
-                        let msg = format!("{}; {why}", e.message());
-                        return self.fail(e.with_message(msg)).await;
-                    }
-                    let delay = self.next_delay();
-                    let msg = format!("{}; reconnecting in {} ms", e.message(), delay.as_millis());
-                    log::warn!(target: LOG, "{}: {msg}", self.shared.url);
-                    self.shared.set_state(ReadyState::Connecting);
-                    let error = e.with_message(msg);
-                    self.deliver(Event::Error(ErrorEvent {
-                        ready_state: ReadyState::Connecting,
-                        error,
-                    }))
-                    .await;
-                    tokio::time::sleep(delay).await;
-                }
+            let outcome = self.attempt().await;
+            // Boxed: failing and waiting to reconnect are not what an idle source waits in.
+            if !Box::pin(self.goes_on(outcome)).await {
+                return;
             }
         }
+    }
+
+    /// After an attempt: fail, stop, or announce CONNECTING and wait to reconnect (true).
+    async fn goes_on(&mut self, outcome: Outcome) -> bool {
+        let e = match outcome {
+            Outcome::Fail(e) => {
+                self.fail(e).await;
+                return false;
+            }
+            Outcome::Closed => return false,
+            Outcome::Reestablish(e) => e,
+        };
+        // Only a connection that stayed open a while ends a run of failures: one that dies at
+        // once counts as failed, so backoff holds against a server that answers 200 and closes.
+        if self.opened_at.take().is_some_and(|t| t.elapsed() >= BACKOFF_RESET) {
+            self.failures = 0;
+        }
+        if let Some(why) = self.gives_up() {
+            let msg = format!("{}; {why}", e.message());
+            self.fail(e.with_message(msg)).await;
+            return false;
+        }
+        let delay = self.next_delay();
+        let msg = format!("{}; reconnecting in {} ms", e.message(), delay.as_millis());
+        log::warn!(target: LOG, "{}: {msg}", self.shared.url);
+        self.shared.set_state(ReadyState::Connecting);
+        let error = e.with_message(msg);
+        self.deliver(Event::Error(ErrorEvent { ready_state: ReadyState::Connecting, error })).await;
+        tokio::time::sleep(delay).await;
+        true
+    }
+
+    fn unsupported_scheme(&self) -> Option<Error> {
+        let scheme = self.shared.url.scheme();
+        (scheme != "http" && scheme != "https").then(|| {
+            let msg = format!(
+                "unsupported URL scheme {scheme:?}: EventSource connects only over http and https"
+            );
+            Error::new(ErrorKind::UnsupportedScheme, msg)
+        })
     }
 
     /// Why the source does not reconnect after this end or failure, if it does not.
@@ -214,13 +235,48 @@ impl Connection {
         Duration::from_secs_f64(secs)
     }
 
-    async fn connect_and_stream(&mut self) -> Outcome {
+    // An idle source's task keeps the size of its largest await point, so each step below is
+    // a future of its own, and what one step needs is not kept in the state of another: an open
+    // stream waits with its body, the read and the connection's fields, nothing else.
+
+    /// One connection attempt: request, checks, announce, stream.
+    async fn attempt(&mut self) -> Outcome {
+        let body = match self.connect().await {
+            Ok(body) => body,
+            Err(end) => return end,
+        };
+        self.stream(body).await
+    }
+
+    /// Sends the request, checks the response and announces the connection: the body to
+    /// stream, or how the attempt ended.
+    async fn connect(&mut self) -> Result<Body, Outcome> {
+        let opened = self.client.open(&self.request()).await;
+        let Response { status, reason, headers, origin, mut body } =
+            opened.map_err(request_error)?;
+        if let Err(e) = check_response(status, &reason, &headers) {
+            let kept = Box::pin(read_error_body(&mut body, self.max_error_body, status)).await;
+            return Err(Outcome::Fail(e.with_answer(headers, kept)));
+        }
+        log::info!(target: LOG, "{}: open", self.shared.url);
+        self.shared.set_response_headers(&headers);
+        drop((headers, reason));
+        self.parser.begin_stream(Text::from(origin));
+        // Announce the connection.
+        self.opened_at = Some(Instant::now());
+        self.ever_opened = true;
+        self.shared.set_state(ReadyState::Open);
+        self.deliver(Event::Open).await;
+        Ok(body)
+    }
+
+    fn request(&self) -> Request<'_> {
         let id = self.parser.last_event_id().as_bytes();
         // The parser never produces CR, LF or NUL in an id, and the option is checked; other
         // control characters cannot go in a header, so such an id is not sent.
         let id = (!id.is_empty() && !id.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f))
             .then_some(id);
-        let req = Request {
+        Request {
             url: &self.shared.url,
             method: &self.request.method,
             headers: &self.request.headers,
@@ -229,95 +285,103 @@ impl Connection {
             read_timeout: self.read_timeout,
             response_timeout: self.response_timeout,
             jar: self.jar.as_ref(),
-        };
-        let opened = self.client.open(&req).await;
-        let response = match opened {
-            Ok(r) => r,
-            Err(e) => return request_error(e),
-        };
-        let Response { status, reason, headers, origin, mut body } = response;
-        if let Err(e) = check_response(status, &reason, &headers) {
-            // Boxed: an idle source's task keeps the size of its largest await point.
-            let kept = Box::pin(read_error_body(&mut body, self.max_error_body, status)).await;
-            return Outcome::Fail(e.with_answer(headers, kept));
         }
-        log::info!(target: LOG, "{}: open", self.shared.url);
-        self.shared.set_response_headers(&headers);
-        drop(headers);
-        // Announce the connection.
-        self.opened_at = Some(Instant::now());
-        self.ever_opened = true;
-        self.shared.set_state(ReadyState::Open);
-        self.deliver(Event::Open).await;
-        self.parser.begin_stream(Text::from(origin));
-        loop {
-            // Parse what is buffered (the bytes that came with the head, then each read).
-            let mut batch = std::mem::take(&mut self.batch);
-            let mut retry = None;
-            let mut parse_error = None;
-            let mut read = 0;
-            let parser = &mut self.parser;
-            let framing = body.drain(&mut |bytes| {
-                if parse_error.is_some() {
-                    return;
+    }
+
+    /// Parses and delivers the body's events until the stream ends or fails. (Not an `async
+    /// fn`, which would keep the body twice.)
+    #[allow(clippy::manual_async_fn)] // see above
+    fn stream(&mut self, mut body: Body) -> impl Future<Output = Outcome> + Send + '_ {
+        async move {
+            loop {
+                if let Some(end) = self.deliver_buffered(&mut body).await {
+                    return end;
                 }
-                read += bytes.len();
-                let res =
-                    parser.feed_to(bytes, &mut Batcher { events: &mut batch, retry: &mut retry });
-                if let Err(e) = res {
-                    parse_error = Some(e);
-                }
-            });
-            if let Some(ms) = retry {
-                self.reconnection_time = Duration::from_millis(ms);
-            }
-            self.deliver_batch(&mut batch, read).await;
-            self.batch = batch;
-            // close() also aborts this task, but a stream that is always readable may not
-            // yield for a while: stop here, and drop the socket, as soon as it is closed.
-            if self.shared.cancelled.load(Ordering::Acquire) {
-                return Outcome::Closed;
-            }
-            if let Some(e) = parse_error {
-                return Outcome::Fail(e);
-            }
-            match framing {
-                Ok(false) => {}
-                Ok(true) => {
-                    return Outcome::Reestablish(Error::new(
-                        ErrorKind::StreamEnded,
-                        "the server ended the stream",
-                    ));
-                }
-                Err(e) => return Outcome::Reestablish(e),
-            }
-            // Before waiting: don't let a quiet stream pin the last read buffer.
-            self.parser.detach();
-            let read = match self.read_timeout {
-                Some(t) => match tokio::time::timeout(t, body.fill()).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        let msg = format!("no data for {t:?} (read timeout)");
-                        return Outcome::Reestablish(Error::new(ErrorKind::Timeout, msg));
+                // Before waiting: don't let a quiet stream pin the last read buffer.
+                self.parser.detach();
+                {
+                    let read = match self.read_timeout {
+                        Some(t) => tokio::time::timeout(t, body.fill()).await,
+                        None => Ok(body.fill().await),
+                    };
+                    match read {
+                        Ok(Ok(true)) => {}
+                        Ok(Ok(false)) => return Outcome::Reestablish(body.end_error()),
+                        Ok(Err(e)) => return Outcome::Reestablish(e),
+                        Err(_) => return Outcome::Reestablish(self.read_timed_out()),
                     }
-                },
-                None => body.fill().await,
-            };
-            // Share the worker with other sources: a fast stream is always readable.
-            tokio::task::consume_budget().await;
-            match read {
-                Ok(true) => {}
-                Ok(false) => return Outcome::Reestablish(body.end_error()),
-                Err(e) => return Outcome::Reestablish(e),
+                }
+                // Share the worker with other sources: a fast stream is always readable.
+                tokio::task::consume_budget().await;
             }
         }
     }
 
-    async fn deliver(&mut self, event: Event) {
-        let mut batch = std::mem::take(&mut self.batch);
+    fn read_timed_out(&self) -> Error {
+        let t = self.read_timeout.unwrap_or_default();
+        Error::new(ErrorKind::Timeout, format!("no data for {t:?} (read timeout)"))
+    }
+
+    /// Parses what the body has buffered (the bytes that came with the head, then each read)
+    /// and delivers its events; how the stream ended, if it did.
+    async fn deliver_buffered(&mut self, body: &mut Body) -> Option<Outcome> {
+        let mut batch = spare::take();
+        let (read, end) = self.parse_buffered(body, &mut batch);
+        self.deliver_batch(&mut batch, read).await;
+        spare::give(batch);
+        // close() also aborts this task, but a stream that is always readable may not
+        // yield for a while: stop here, and drop the socket, as soon as it is closed.
+        if self.shared.cancelled.load(Ordering::Acquire) {
+            return Some(Outcome::Closed);
+        }
+        end
+    }
+
+    /// Parses what the body has buffered into `batch`: the bytes read, and how the stream
+    /// ended, if it did. (Not in `deliver_buffered`: what the parse borrows would be kept in
+    /// its future.)
+    fn parse_buffered(
+        &mut self,
+        body: &mut Body,
+        batch: &mut Vec<Event>,
+    ) -> (usize, Option<Outcome>) {
+        let mut retry = None;
+        let mut parse_error = None;
+        let mut read = 0;
+        let parser = &mut self.parser;
+        let framing = body.drain(&mut |bytes| {
+            if parse_error.is_some() {
+                return;
+            }
+            read += bytes.len();
+            let res = parser.feed_to(bytes, &mut Batcher { events: batch, retry: &mut retry });
+            if let Err(e) = res {
+                parse_error = Some(e);
+            }
+        });
+        if let Some(ms) = retry {
+            self.reconnection_time = Duration::from_millis(ms);
+        }
+        let end = match (parse_error, framing) {
+            (Some(e), _) => Some(Outcome::Fail(e)),
+            (None, Ok(false)) => None,
+            (None, Ok(true)) => Some(Outcome::Reestablish(Error::new(
+                ErrorKind::StreamEnded,
+                "the server ended the stream",
+            ))),
+            (None, Err(e)) => Some(Outcome::Reestablish(e)),
+        };
+        (read, end)
+    }
+
+    /// Delivers one event. (Not an `async fn`, which would keep the event twice.)
+    fn deliver(&mut self, event: Event) -> impl Future<Output = ()> + Send + '_ {
+        let mut batch = spare::take();
         batch.push(event);
-        self.deliver_batch(&mut batch, 0).await;
-        self.batch = batch;
+        async move {
+            self.deliver_batch(&mut batch, 0).await;
+            spare::give(batch);
+        }
     }
 
     /// Hands a batch (parsed from `bytes` body bytes) to the handler, after waiting for it to
@@ -347,6 +411,66 @@ impl Connection {
         batch.clear();
         // The events of this read are handled: their chunk's counts go back at once.
         text::release_held();
+    }
+}
+
+/// The vector a read's events are parsed into belongs to the worker thread, not to the
+/// source: an idle source holds none, and a busy thread reuses one.
+mod spare {
+    use super::{Cell, Event};
+
+    /// A larger vector (a burst of tiny events) is not kept.
+    const KEEP: usize = 4096;
+
+    thread_local! {
+        static SPARE: Cell<Vec<Event>> = const { Cell::new(Vec::new()) };
+    }
+
+    pub(super) fn take() -> Vec<Event> {
+        SPARE.try_with(Cell::take).unwrap_or_default()
+    }
+
+    /// Gives an emptied vector back (a task that waited for its handler may have taken it on
+    /// another thread: it stays with this one).
+    pub(super) fn give(v: Vec<Event>) {
+        debug_assert!(v.is_empty());
+        if v.capacity() == 0 || v.capacity() > KEEP {
+            return;
+        }
+        let _ = SPARE.try_with(|s| {
+            let kept = s.take();
+            // Of two, the larger stays.
+            s.set(if kept.capacity() > v.capacity() { kept } else { v });
+        });
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_thread_reuses_its_vector_and_keeps_no_burst() {
+            let _ = take();
+            let mut v = take();
+            assert_eq!(v.capacity(), 0, "nothing was given back yet");
+            v.push(Event::Open);
+            let cap = v.capacity();
+            let at = v.as_ptr();
+            v.clear();
+            give(v);
+            // The next read on this thread parses into the same allocation.
+            let again = take();
+            assert_eq!((again.as_ptr(), again.capacity()), (at, cap));
+            assert_eq!(take().capacity(), 0, "one vector, handed out once");
+            // A smaller one does not replace it.
+            give(again);
+            give(Vec::with_capacity(1));
+            let kept = take();
+            assert_eq!(kept.as_ptr(), at);
+            // A burst's vector is let go.
+            give(Vec::with_capacity(KEEP + 1));
+            assert_eq!(take().capacity(), 0);
+        }
     }
 }
 

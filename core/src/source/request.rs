@@ -1,5 +1,7 @@
 //! The request of a source, validated once when the source is made.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 
 use crate::{Error, ErrorKind, Options};
@@ -8,7 +10,8 @@ use crate::{Error, ErrorKind, Options};
 // The request, validated once.
 
 pub(super) struct RequestSpec {
-    pub(super) method: String,
+    /// Static for the usual methods: every source keeps its request.
+    pub(super) method: Cow<'static, str>,
     /// The user's headers, validated (ours are added by the transport).
     pub(super) headers: Vec<(String, String)>,
     pub(super) body: Option<Bytes>,
@@ -30,8 +33,8 @@ impl RequestSpec {
             .into_iter()
             .find(|m| m.eq_ignore_ascii_case(&o.method))
         {
-            Some(m) => m.to_owned(),
-            None => o.method.clone(),
+            Some(m) => Cow::Borrowed(m),
+            None => Cow::Owned(o.method.clone()),
         };
         let mut headers = Vec::with_capacity(o.headers.len() + 2);
         let valid_value = |v: &str| !v.bytes().any(|b| (b < 0x20 && b != b'\t') || b >= 0x7f);
@@ -82,6 +85,8 @@ impl RequestSpec {
         {
             headers.push(("Content-Type".to_owned(), default_content_type(body).to_owned()));
         }
+        // Most sources have no headers of their own: no allocation for them.
+        headers.shrink_to_fit();
         Ok(RequestSpec { method, headers, body: o.body.clone().map(Bytes::from) })
     }
 }

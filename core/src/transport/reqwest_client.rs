@@ -237,17 +237,16 @@ impl Client {
         let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|_| {
             Error::new(ErrorKind::InvalidOption, format!("invalid HTTP method {:?}", req.method))
         })?;
-        let headers = headers(req)?;
         let origin = req.url.origin().ascii_serialization();
         let idempotent = method == reqwest::Method::GET;
         let (slot, resp) = loop {
             let slot = self.slot(&origin)?;
-            let mut rb = slot.shard.client.request(method.clone(), req.url.clone());
-            rb = rb.headers(headers.clone());
-            if let Some(body) = req.body {
-                rb = rb.body(body.clone());
-            }
-            let mut sent = std::pin::pin!(rb.send());
+            // The request is made here, not through a builder: a builder would copy the
+            // headers into a map of its own, and every request in flight held both.
+            let mut request = reqwest::Request::new(method.clone(), req.url.clone());
+            *request.headers_mut() = headers(req)?;
+            *request.body_mut() = req.body.map(|b| b.clone().into());
+            let mut sent = std::pin::pin!(slot.shard.client.execute(request));
             // The head must come within the head timeout; the first STALL of it tells a request
             // queued behind the server's stream limit.
             let started = tokio::time::Instant::now();

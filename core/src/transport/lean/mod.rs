@@ -352,7 +352,9 @@ impl Body {
         loop {
             match &mut self.io {
                 Io::Plain(tcp) => {
-                    tcp.readable().await?;
+                    // Not `readable()`: its future (a waiter node) would sit in every idle
+                    // source's task; the reader's waker slot of the socket is enough.
+                    std::future::poll_fn(|cx| tcp.poll_read_ready(cx)).await?;
                     let spare = reserve(&mut self.buf, self.next);
                     match tcp.try_read_buf(&mut self.buf) {
                         Ok(0) => return Ok(false),
