@@ -92,11 +92,12 @@ def on_message(ev: Any) -> None:
     on_data(ev.data)
 
 
-def on_error(e: object) -> None:
+def on_error(e: object = None) -> None:
+    """An error event or exception; aiohttp-sse-client calls its `on_error` with no argument."""
     global ERRORS, FIRST_ERROR
     ERRORS += 1
     if ERRORS == 1:
-        FIRST_ERROR = str(getattr(e, "message", None) or e) or type(e).__name__
+        FIRST_ERROR = "error" if e is None else str(getattr(e, "message", None) or e) or type(e).__name__
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 
 /// The first CR or LF in `b`: 256 bytes a step with AVX-512 (`memchr2` goes 128 bytes a step
 /// with AVX2: the search for a 1 KB line's end was ~13% of parsing 1 KB JSON events; this moved
-/// them from 1.72–1.91× to 1.93–2.04× `sse-stream` in 4 KiB chunks, see `bench/RESULTS.md`);
+/// them from 1.72–1.91× to 1.93–2.04× `sse-stream` in 4 KiB chunks, measured with the bench's `quick`);
 /// `memchr2` on other CPUs.
 #[inline]
 pub(crate) fn find_eol(b: &[u8]) -> Option<usize> {
