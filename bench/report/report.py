@@ -824,9 +824,8 @@ MISSES = [
      "where `sse-stream` yields raw field blocks; the parser guards below compare that work alone"),
     ("Rust default transport, CPU on one-write-per-event streams",
      "each event is a chunk, and reqwest's body wakes hyper's connection task for every chunk it "
-     "takes (about 0.4 µs of the default transport's 0.7 µs per small event, against the lean "
-     "client's 0.2-0.4 µs in all); `sse-stream` pays the same reqwest, so the two stay within about "
-     "10-15% of each other, and a second poll to batch the ready chunks measured no faster"),
+     "takes: the difference between the default and lean rows above is that cost. `sse-stream` pays "
+     "the same reqwest; a second poll of the body to batch the chunks already there measured no faster"),
     ("Idle memory of the default transport against the peers (Rust, Python)",
      "the bytes above are reqwest's and hyper's, and reqwest-eventsource pays them too; ours adds the "
      "source's task, its request state and its parser's buffers (about 4 KiB, not profiled apart). "
