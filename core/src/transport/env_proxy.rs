@@ -30,17 +30,22 @@ fn in_effect() -> Vec<(&'static str, String)> {
         .collect()
 }
 
-/// The environment's proxies for a transport that connects through `schemes`: `None` when no
-/// proxy variable is set; an error naming the first variable whose value cannot be used.
-pub(crate) fn matcher(transport: &str, schemes: &[&str]) -> Result<Option<Matcher>, String> {
+/// Checks the environment's proxies for a transport that connects through `schemes`: an error
+/// names the first variable whose value cannot be used; `Ok(true)` when any is set.
+pub(crate) fn check(transport: &str, schemes: &[&str]) -> Result<bool, String> {
     let vars = in_effect();
     for (name, value) in &vars {
-        check(name, value, transport, schemes)?;
+        check_value(name, value, transport, schemes)?;
     }
-    Ok((!vars.is_empty()).then(Matcher::from_env))
+    Ok(!vars.is_empty())
 }
 
-fn check(name: &str, value: &str, transport: &str, schemes: &[&str]) -> Result<(), String> {
+/// The environment's proxies, checked as [`check`] does: `None` when no proxy variable is set.
+pub(crate) fn matcher(transport: &str, schemes: &[&str]) -> Result<Option<Matcher>, String> {
+    Ok(check(transport, schemes)?.then(Matcher::from_env))
+}
+
+fn check_value(name: &str, value: &str, transport: &str, schemes: &[&str]) -> Result<(), String> {
     // No scheme means http, as hyper-util reads it.
     let scheme =
         value.split_once("://").map_or("http".into(), |(s, _)| s.trim().to_ascii_lowercase());
@@ -86,7 +91,7 @@ mod tests {
     fn values_are_read_as_hyper_util_reads_them() {
         let lean = &["http"];
         for ok in ["http://p:3128", "p:3128", "http://u:pw@p", "http://p"] {
-            check("HTTP_PROXY", ok, "lean", lean).unwrap();
+            check_value("HTTP_PROXY", ok, "lean", lean).unwrap();
         }
         for (bad, says) in [
             ("https://p:1", "cannot be used by the lean transport"),
@@ -95,16 +100,17 @@ mod tests {
             ("http://", "is not a proxy URL"),
             ("http://u:hunter2@", "is not a proxy URL"),
         ] {
-            let e = check("HTTPS_PROXY", bad, "lean", lean).unwrap_err();
+            let e = check_value("HTTPS_PROXY", bad, "lean", lean).unwrap_err();
             assert!(e.contains(says) && e.contains("HTTPS_PROXY"), "{bad}: {e}");
             assert!(!e.contains("hunter2"), "{e}");
         }
         for ok in ["https://p:1", "socks5h://p:1", "socks4://p:1", "p:1"] {
-            check("ALL_PROXY", ok, "default", REQWEST_SCHEMES).unwrap();
+            check_value("ALL_PROXY", ok, "default", REQWEST_SCHEMES).unwrap();
         }
-        let e = check("ALL_PROXY", "ftp://p:21", "default", REQWEST_SCHEMES).unwrap_err();
+        let e = check_value("ALL_PROXY", "ftp://p:21", "default", REQWEST_SCHEMES).unwrap_err();
         assert!(e.contains("cannot be used by the default transport"), "{e}");
-        let e = check("ALL_PROXY", "http://u:hunter2@", "default", REQWEST_SCHEMES).unwrap_err();
+        let e =
+            check_value("ALL_PROXY", "http://u:hunter2@", "default", REQWEST_SCHEMES).unwrap_err();
         assert!(e.contains("is not a proxy URL") && !e.contains("hunter2"), "{e}");
     }
 

@@ -176,7 +176,7 @@ impl Client {
             // reqwest reads the environment itself; a proxy set there that it would skip
             // (unparseable, unknown scheme) is refused here instead.
             None => {
-                env_proxy::matcher("default", env_proxy::REQWEST_SCHEMES).map_err(invalid)?;
+                env_proxy::check("default", env_proxy::REQWEST_SCHEMES).map_err(invalid)?;
                 None
             }
         };
