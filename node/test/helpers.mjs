@@ -85,6 +85,28 @@ export async function startServer({ args = [] } = {}) {
   }
 }
 
+/** Runs `cmd args` to its exit, collecting stdout and stderr; after `timeout` ms it is killed
+ *  (SIGKILL). Resolves { code, signal, stdout, stderr, timedOut, ms }. */
+export function runProcess(cmd, args, { timeout = 15_000, env } = {}) {
+  return new Promise((resolve) => {
+    const t0 = performance.now()
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) })
+    let stdout = ''
+    let stderr = ''
+    p.stdout.on('data', (d) => (stdout += d))
+    p.stderr.on('data', (d) => (stderr += d))
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      p.kill('SIGKILL')
+    }, timeout)
+    p.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr, timedOut, ms: performance.now() - t0 })
+    })
+  })
+}
+
 let tokenCounter = 0
 /** A fresh token for /script and /log. */
 export function token(name = 't') {

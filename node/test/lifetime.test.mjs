@@ -11,10 +11,9 @@
 // EventSource").
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { EventSource } from '../index.mjs'
-import { NODE_DIR, startServer, token, script, requestLog, sleep } from './helpers.mjs'
+import { NODE_DIR, startServer, token, script, requestLog, sleep, runProcess } from './helpers.mjs'
 
 if (typeof globalThis.gc !== 'function') {
   throw new Error('lifetime.test.mjs needs --expose-gc: node --expose-gc --test test/lifetime.test.mjs')
@@ -42,22 +41,7 @@ function child(code, { url = '', log = '', timeout = 10_000 } = {}) {
       let b = ''; res.on('data', (d) => (b += d)); res.on('end', () => resolve(JSON.parse(b)))
     }).on('error', reject));
     ${code}`
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--expose-gc', '-e', src], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', (d) => (stdout += d))
-    p.stderr.on('data', (d) => (stderr += d))
-    let timedOut = false
-    const timer = setTimeout(() => {
-      timedOut = true
-      p.kill('SIGKILL')
-    }, timeout)
-    p.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr, timedOut })
-    })
-  })
+  return runProcess(process.execPath, ['--expose-gc', '-e', src], { timeout })
 }
 
 test('a source dropped while streaming (no close(), no listener, no reference) is collected: its connection ends and the process exits', async () => {

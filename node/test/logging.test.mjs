@@ -3,9 +3,8 @@
 // when NODE_DEBUG does not name the section.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import path from 'node:path'
-import { NODE_DIR, startServer, token, script } from './helpers.mjs'
+import { NODE_DIR, startServer, token, script, runProcess } from './helpers.mjs'
 
 let server
 let base
@@ -29,24 +28,14 @@ console.log(es.url)
 es.onerror = () => { if (es.readyState === EventSource.CLOSED) console.log('closed') }
 `
 
-function child(url, env) {
-  return new Promise((resolve) => {
-    const e = { ...process.env }
-    delete e.NODE_DEBUG
-    delete e.FORCE_COLOR
-    delete e.NO_COLOR
-    const p = spawn(process.execPath, ['-e', PROGRAM, url], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...e, ...env } })
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', (d) => (stdout += d))
-    p.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => p.kill('SIGKILL'), 15_000)
-    p.on('exit', (code) => {
-      clearTimeout(timer)
-      const [pid, url] = stdout.split('\n')
-      resolve({ code, stdout, stderr, pid, url })
-    })
-  })
+async function child(url, env) {
+  const e = { ...process.env }
+  delete e.NODE_DEBUG
+  delete e.FORCE_COLOR
+  delete e.NO_COLOR
+  const r = await runProcess(process.execPath, ['-e', PROGRAM, url], { timeout: 15_000, env: { ...e, ...env } })
+  const [pid, printedUrl] = r.stdout.split('\n')
+  return { ...r, pid, url: printedUrl }
 }
 
 const streamUrl = () => script(base, token('log'), { c1: 'retry: 20\ndata: one\n\n' })

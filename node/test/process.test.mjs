@@ -3,9 +3,8 @@
 // garbage collection does, and create/close cycles: lifetime.test.mjs.)
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import path from 'node:path'
-import { NODE_DIR, startServer, token, script } from './helpers.mjs'
+import { NODE_DIR, startServer, token, script, runProcess } from './helpers.mjs'
 
 let server
 let base
@@ -21,23 +20,7 @@ const ENTRY = path.join(NODE_DIR, 'index.js')
  *  { code, signal, stdout, stderr, ms } once it exits or `timeout` ms pass (then it is killed). */
 function child(code, url, { timeout = 10_000, args = [] } = {}) {
   const src = `const { EventSource } = require(${JSON.stringify(ENTRY)}); const URL_ = ${JSON.stringify(url)};\n${code}`
-  return new Promise((resolve) => {
-    const t0 = performance.now()
-    const p = spawn(process.execPath, [...args, '-e', src], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', (d) => (stdout += d))
-    p.stderr.on('data', (d) => (stderr += d))
-    let timedOut = false
-    const timer = setTimeout(() => {
-      timedOut = true
-      p.kill('SIGKILL')
-    }, timeout)
-    p.on('exit', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr, timedOut, ms: performance.now() - t0 })
-    })
-  })
+  return runProcess(process.execPath, [...args, '-e', src], { timeout })
 }
 
 test('an open source keeps the process alive; close() lets it exit', async () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
-import { ROOT, cargoBuild, startServer, token, script } from './helpers.mjs'
+import { ROOT, cargoBuild, startServer, token, script, runProcess } from './helpers.mjs'
 
 const TAIL_RS = path.join(ROOT, 'target', 'debug', 'tail')
 const TAIL_MJS = path.join(ROOT, 'examples', 'node', 'tail.mjs')
@@ -19,20 +19,7 @@ before(async () => {
 })
 after(() => server.stop())
 
-function run(cmd, args, timeout = 15_000) {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', (d) => (stdout += d))
-    p.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeout)
-    p.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
+const run = (cmd, args, timeout = 15_000) => runProcess(cmd, args, { timeout })
 
 const both = async (makeUrl, args) => {
   const rs = await run(TAIL_RS, [makeUrl(), ...args])
