@@ -8,9 +8,11 @@ use std::time::Duration;
 use common::client;
 use testserver::{Options, Server, monotonic_ns};
 
-/// The `(seq, t)` of every `data: {"seq":S,"t":T}` line in `text`.
+/// The `(seq, t)` of every complete `data: {"seq":S,"t":T}` line in `text` (a read can end
+/// inside a line: that one is not counted until its end comes).
 fn events(text: &str) -> Vec<(u64, u64)> {
-    text.lines()
+    text.split_inclusive('\n')
+        .filter_map(|l| l.strip_suffix('\n'))
         .filter_map(|l| l.strip_prefix("data: {\"seq\":"))
         .map(|l| {
             let (seq, rest) = l.split_once(",\"t\":").expect("seq then t");
