@@ -9,10 +9,12 @@
 //! [`SourceJars`], which finds the jar of the source whose task is sending the request (reqwest
 //! handles cookies, on every redirect hop too, in the request future that task polls).
 
+use std::cmp::Reverse;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use cookie_store::{Cookie, CookieStore, RawCookie};
+use cookie_store::{Cookie, CookieStore, RawCookie, StoreAction};
 use url::Url;
 
 /// At most this many live cookies per jar; more are refused until some expire.
@@ -22,7 +24,25 @@ const MAX_COOKIE_SIZE: usize = 4096;
 
 /// One source's cookies.
 #[derive(Default)]
-pub(crate) struct Jar(Mutex<CookieStore>);
+pub(crate) struct Jar(Mutex<Cookies>);
+
+/// The store and each cookie's creation order, which `cookie_store` does not keep: RFC 6265
+/// §5.4 sends cookies of equal path length oldest first, and a cookie that replaces another
+/// keeps the old one's place (§5.3 step 11.3).
+#[derive(Default)]
+struct Cookies {
+    store: CookieStore,
+    created: HashMap<Key, u64>,
+    next: u64,
+}
+
+/// A cookie's identity in the store: domain, path, name.
+type Key = (String, String, String);
+
+fn key(c: &Cookie<'_>) -> Key {
+    let domain = c.domain.as_cow().unwrap_or_default().into_owned();
+    (domain, c.path.to_string(), c.name().to_owned())
+}
 
 impl Jar {
     /// Stores one `Set-Cookie` field received from `url`. Invalid or refused cookies are ignored,
@@ -48,21 +68,33 @@ impl Jar {
             return; // RFC 6265bis: only a secure origin sets a Secure cookie
         }
         let Ok(cookie) = Cookie::try_from_raw_cookie(&cookie, url) else { return };
-        let mut store = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if store.iter_unexpired().count() >= MAX_COOKIES {
-            let domain = cookie.domain.as_cow().unwrap_or_default();
-            if store.get(&domain, &cookie.path, cookie.name()).is_none() {
-                return; // full, and this one replaces none
-            }
+        let mut jar = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let k = key(&cookie);
+        let replaces = jar.store.get(&k.0, &k.1, &k.2).is_some();
+        if !replaces && jar.store.iter_unexpired().count() >= MAX_COOKIES {
+            return; // full, and this one replaces none
         }
-        let _ = store.insert(cookie.into_owned(), url);
+        let Ok(action) = jar.store.insert(cookie.into_owned(), url) else { return };
+        if !replaces && action != StoreAction::ExpiredExisting {
+            let Cookies { store, created, next } = &mut *jar;
+            if created.len() >= 2 * MAX_COOKIES {
+                created.retain(|(d, p, n), _| store.get(d, p, n).is_some());
+            }
+            created.insert(k, *next);
+            *next += 1;
+        }
     }
 
     /// The `Cookie` header value for a request to `url`, if any cookie matches.
     pub(crate) fn header(&self, url: &Url) -> Option<String> {
-        let store = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let jar = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cookies = jar.store.matches(url);
+        // Longer paths first, then oldest first (RFC 6265 §5.4 step 2).
+        cookies.sort_by_cached_key(|c| {
+            (Reverse(c.path.len()), jar.created.get(&key(c)).copied().unwrap_or(u64::MAX))
+        });
         let mut out = String::new();
-        for (name, value) in store.get_request_values(url) {
+        for (name, value) in cookies.iter().map(|c| c.name_value()) {
             if !out.is_empty() {
                 out.push_str("; ");
             }
@@ -170,6 +202,24 @@ mod tests {
         let j = Jar::default();
         j.store(&url("http://a.localhost/"), b"a=1; Domain=localhost");
         assert_eq!(j.header(&url("http://b.localhost/")).as_deref(), Some("a=1"));
+    }
+
+    #[test]
+    fn longer_paths_first_then_oldest_first_and_a_replacement_keeps_its_place() {
+        let u = url("http://example.com/a/b/c");
+        let j = Jar::default();
+        for c in ["z=1", "y=2; Path=/", "x=3; Path=/a/b", "w=4", "v=5; Path=/", "u=6"] {
+            j.store(&u, c.as_bytes());
+        }
+        // z, w and u have the default path /a/b, as x does.
+        let order = "z=1; x=3; w=4; u=6; y=2; v=5";
+        assert_eq!(j.header(&u).as_deref(), Some(order));
+        j.store(&u, b"x=new; Path=/a/b");
+        assert_eq!(j.header(&u).as_deref(), Some("z=1; x=new; w=4; u=6; y=2; v=5"));
+        // Removed and set again, a cookie is new: it goes last among its path.
+        j.store(&u, b"z=gone; Max-Age=0");
+        j.store(&u, b"z=back");
+        assert_eq!(j.header(&u).as_deref(), Some("x=new; w=4; u=6; z=back; y=2; v=5"));
     }
 
     #[test]
