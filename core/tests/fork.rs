@@ -37,6 +37,13 @@ fn a_forked_child_gets_a_working_runtime_and_the_parents_sources_are_closed() {
     let url = server().url("stream?count=1&size=8&hold=1");
     let before = EventSource::with_options(&url, fast()).unwrap();
     assert_eq!(trace(&before, 2).len(), 2, "the parent's source streams");
+    // A finished response leaves its connection idle in the parent's pool; the child's sources
+    // must not be handed it (the parent's runtime, whose threads the child lacks, runs it).
+    let finished = server().url(&format!("script?t={}&s1=401&c1=denied", token()));
+    let done = EventSource::with_options(&finished, fast()).unwrap();
+    assert_eq!(trace(&done, 1), ["error(2)"]);
+    done.close();
+    std::thread::sleep(Duration::from_millis(100)); // the connection goes back to the pool
     // SAFETY: the child only runs `in_child` and exits without unwinding.
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");

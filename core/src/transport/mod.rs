@@ -131,6 +131,9 @@ pub(crate) use cookies::Jar;
 /// The settings that make two sources' transports interchangeable.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Key {
+    /// A forked child never shares its parent's transports: their pooled connections are run by
+    /// the parent's runtime, whose threads the child does not have.
+    generation: u32,
     kind: TransportKind,
     connect_timeout: Option<Duration>,
     max_redirects: usize,
@@ -167,6 +170,7 @@ pub(crate) fn for_options(o: &Options) -> Result<Arc<dyn Transport>, Error> {
         return Ok(Arc::new(reqwest_client::Client::given(client.clone())));
     }
     let key = Key {
+        generation: crate::runtime::generation(),
         kind: o.transport,
         connect_timeout: o.connect_timeout,
         max_redirects: o.max_redirects,

@@ -80,13 +80,15 @@ pub(crate) enum Alpn {
     H2AndHttp1,
 }
 
-type Configs = Vec<((Settings, Alpn), Arc<ClientConfig>)>;
+/// Keyed by fork generation too: a child gets configurations of its own, not the parent's
+/// session cache, whose lock a parent thread may have held at the fork.
+type Configs = Vec<((u32, Settings, Alpn), Arc<ClientConfig>)>;
 static CONFIGS: Lazy<Mutex<Configs>> = Lazy::new(Default::default);
 
 /// The client configuration for these settings: built once per distinct setting, so that a bad
 /// CA or certificate file is reported when the first source with it is made.
 pub(crate) fn config(settings: &Settings, alpn: Alpn) -> Result<Arc<ClientConfig>, String> {
-    let key = (settings.clone(), alpn);
+    let key = (crate::runtime::generation(), settings.clone(), alpn);
     let mut configs = CONFIGS.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, c)) = configs.iter().find(|(k, _)| *k == key) {
         return Ok(c.clone());

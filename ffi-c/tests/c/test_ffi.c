@@ -1099,6 +1099,9 @@ static int fork_child_checks(es_source *before) {
     return got_open && got_message ? 0 : 7;
 }
 
+static char *answer_url(const char *token, int status, const char *ctype, const char *header,
+                        const char *body, const char *extra);
+
 static void test_fork_child_gets_a_working_library(void) {
     char url[256];
     snprintf(url, sizeof url, "%s/stream?count=1&size=8&hold=1", h_base);
@@ -1109,6 +1112,20 @@ static void test_fork_child_gets_a_working_library(void) {
     CHECK_EQ_INT(es_source_next(before, &ev, 10000 * h_slow()), ES_OK);
     CHECK_EQ_INT(ev.kind, ES_EVENT_OPEN);
     es_event_clear(&ev);
+    /* A finished response leaves its connection idle in the parent's pool; the child's sources
+     * must not be handed it (its I/O belongs to the parent's runtime, whose threads the child
+     * does not have). */
+    char *finished = answer_url(h_token(), 401, "text/plain", "X-A: b", "denied", "");
+    es_source *done = NULL;
+    CHECK_EQ_INT(es_source_new(finished, NULL, NULL, &done), ES_OK);
+    free(finished);
+    if (!done) return;
+    CHECK_EQ_INT(es_source_next(done, &ev, 10000 * h_slow()), ES_OK);
+    CHECK_EQ_INT(ev.kind, ES_EVENT_ERROR);
+    CHECK_EQ_INT(ev.error.status, 401);
+    es_event_clear(&ev);
+    es_source_free(done);
+    h_sleep_ms(100); /* the connection goes back to the pool on the runtime's threads */
     fflush(NULL);
     int result[2];
     CHECK_EQ_INT(pipe(result), 0);
