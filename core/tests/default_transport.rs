@@ -116,6 +116,34 @@ fn a_low_max_concurrent_streams_never_stalls_a_source() {
 }
 
 #[test]
+fn a_slow_server_that_keeps_answering_is_not_taken_for_a_full_connection() {
+    // Heads come late (0.6 to 2.4 s) but one after another: that is load, not the stream limit,
+    // and no request may be given up and sent again on another connection.
+    let s = Server::start_with(testserver::Options::new().tls()).unwrap();
+    let ca = s.certs().unwrap().ca_path.clone();
+    let t0 = token();
+    let first =
+        EventSource::with_options(&s.tls_url(&shared_path(&t0)), fast_default().ca_certs(&ca))
+            .unwrap();
+    expect_open_and_message(&first);
+    let slow: Vec<(String, EventSource)> = (1..=4)
+        .map(|k| {
+            let t = token();
+            let url = s.tls_url(&format!("{}&delay1={}", stream_path(&t), 600 * k));
+            (t, EventSource::with_options(&url, fast_default().ca_certs(&ca)).unwrap())
+        })
+        .collect();
+    for (t, es) in &slow {
+        expect_hi(es);
+        assert_eq!(s.requests(t).len(), 1, "a slow request was sent again");
+    }
+    let conn = s.connections(&t0);
+    for (t, _) in &slow {
+        assert_eq!(s.connections(t), conn, "a slow request moved to another connection");
+    }
+}
+
+#[test]
 fn proxies_http_https_and_socks5() {
     let ts = full();
     for (kind, proxy) in [

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use tokio::time::Instant;
 
 use super::{BoxFuture, Request, Transport, cookies, env_proxy, redact, tls};
 use crate::{Error, ErrorKind};
@@ -24,18 +25,20 @@ use crate::{Error, ErrorKind};
 /// connection. A server's `SETTINGS_MAX_CONCURRENT_STREAMS` caps the streams of a connection,
 /// and hyper queues a request beyond it until a stream ends — for ever, with event streams. So
 /// the streams per origin of each client are counted; a GET whose head has not come within
-/// [`STALL`] while the same client holds other HTTP/2 streams to that origin is taken to be
-/// queued: that count becomes the client's limit for the origin, and the request moves to
-/// another client (another connection). Requests of other methods are never sent twice: they
-/// only go where a learned limit leaves room.
+/// [`STALL`], while the same client holds other HTTP/2 streams to that origin and none of its
+/// other requests got a head meanwhile, is taken to be queued: that count becomes the client's
+/// limit for the origin, and the request moves to another client (another connection). A
+/// server that is slow but still answering is left to answer. Requests of other methods are
+/// never sent twice: they only go where a learned limit leaves room.
 pub(crate) struct Client {
     shards: Mutex<Vec<Arc<Shard>>>,
     /// Builds another client; `None` for a user's own client (then there is only that one).
     settings: Option<Settings>,
 }
 
-/// How long a GET's response head may take, with other HTTP/2 streams on its connection, before
-/// it is taken to be queued behind the server's stream limit.
+/// How long a GET's response head may take, with other HTTP/2 streams on its connection and no
+/// other head coming meanwhile, before it is taken to be queued behind the server's stream
+/// limit.
 const STALL: Duration = Duration::from_secs(1);
 
 /// HTTP/2 flow-control windows (see `Settings::build`).
@@ -97,6 +100,8 @@ struct Load {
     active: usize,
     /// Requests whose response head came: streams the server has taken.
     open: usize,
+    /// When the last response head came: while heads keep coming, the server is answering.
+    last_head: Option<Instant>,
     /// Learned from a stalled request: the most streams the server allows this connection.
     limit: Option<usize>,
     /// The origin answered over HTTP/2 on this client.
@@ -129,8 +134,14 @@ impl Slot {
         self.open = true;
         self.shard.with_load(&self.origin, |l| {
             l.open += 1;
+            l.last_head = Some(Instant::now());
             l.h2 |= version == reqwest::Version::HTTP_2;
         });
+    }
+
+    /// When this client last received a response head from the origin.
+    fn last_head(&self) -> Option<Instant> {
+        self.shard.with_load(&self.origin, |l| l.last_head)
     }
 
     /// The head has not come in time: if this looks like a request queued behind the
@@ -239,7 +250,7 @@ impl Client {
         })?;
         let origin = req.url.origin().ascii_serialization();
         let idempotent = method == reqwest::Method::GET;
-        let (slot, resp) = loop {
+        let (slot, resp) = 'send: loop {
             let slot = self.slot(&origin)?;
             // The request is made here, not through a builder: a builder would copy the
             // headers into a map of its own, and every request in flight held both.
@@ -247,20 +258,33 @@ impl Client {
             *request.headers_mut() = headers(req)?;
             *request.body_mut() = req.body.map(|b| b.clone().into());
             let mut sent = std::pin::pin!(slot.shard.client.execute(request));
-            // The head must come within the head timeout; the first STALL of it tells a request
-            // queued behind the server's stream limit.
-            let started = tokio::time::Instant::now();
+            // The head must come within the head timeout. Meanwhile, a wait of STALL with no
+            // head on this client in the last STALL tells a request queued behind the server's
+            // stream limit.
             let head = req.head_timeout();
-            let first_wait = head.as_ref().map_or(STALL, |(t, _)| (*t).min(STALL));
-            let result = match tokio::time::timeout(first_wait, sent.as_mut()).await {
-                Ok(r) => r,
-                Err(_) if idempotent && self.settings.is_some() && slot.seems_queued() => continue,
-                Err(_) => match head {
-                    Some((t, err)) => {
-                        tokio::time::timeout_at(started + t, sent).await.map_err(|_| err())?
-                    }
-                    None => sent.await,
-                },
+            let deadline = head.as_ref().map(|(t, _)| Instant::now() + *t);
+            let mut check = (idempotent && self.settings.is_some()).then(|| Instant::now() + STALL);
+            let result = loop {
+                let until = match (check, deadline) {
+                    (Some(c), Some(d)) => Some(c.min(d)),
+                    (c, d) => c.or(d),
+                };
+                let Some(until) = until else { break sent.as_mut().await };
+                if let Ok(r) = tokio::time::timeout_at(until, sent.as_mut()).await {
+                    break r;
+                }
+                let now = Instant::now();
+                if let Some((_, err)) = &head
+                    && deadline.is_some_and(|d| d <= now)
+                {
+                    return Err(err());
+                }
+                check = match slot.last_head() {
+                    // Another head came lately: the server is slow, not full.
+                    Some(h) if h + STALL > now => Some(h + STALL),
+                    _ if slot.seems_queued() => continue 'send, // to another client
+                    _ => None,
+                };
             };
             break (slot, result.map_err(|e| classify(&e, req))?);
         };
