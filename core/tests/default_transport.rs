@@ -144,6 +144,30 @@ fn a_slow_server_that_keeps_answering_is_not_taken_for_a_full_connection() {
 }
 
 #[test]
+fn requests_whose_heads_come_late_do_not_hold_back_the_others() {
+    // At most a few hundred requests to one origin wait for their heads at a time (the memory
+    // they hold stays resident), but a late head holds its turn for a second at most: 300
+    // sources to a server that answers after 6 s are all sent well before it answers.
+    let n = 300;
+    let delayed: Vec<(String, EventSource)> = (0..n)
+        .map(|_| {
+            let t = token();
+            let url = full().url(&format!("{}&delay1=6000", stream_path(&t)));
+            (t, EventSource::with_options(&url, fast_default()).unwrap())
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let sent = || delayed.iter().filter(|(t, _)| !full().requests(t).is_empty()).count();
+    while sent() < n && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(sent(), n, "requests were held back until earlier heads came");
+    for (_, es) in &delayed {
+        es.close();
+    }
+}
+
+#[test]
 fn proxies_http_https_and_socks5() {
     let ts = full();
     for (kind, proxy) in [
