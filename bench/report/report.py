@@ -831,13 +831,6 @@ MISSES = [
      "source's task, its request state and its parser's buffers (about 4 KiB, not profiled apart). "
      "aiohttp keeps a plain socket and a small read buffer per stream. The lean transport is the "
      "answer for many idle streams: below every peer in every face"),
-    ("HTTP/2 sources at 6 KiB",
-     "the live heap is about 2.9 KiB per idle h2 source (`scale` records `heap_kib_per_source`, from "
-     "glibc's mallinfo2); RSS stays at 12-14 KiB because opening 10,000 streams at once holds about 7 KB "
-     "per request until its head comes (hyper-util's `send_request` future 2.7 KB, reqwest's pending "
-     "request and tower layers 1.9 KB, its retry copy of the request 0.6 KB, hyper's per-request h2 task "
-     "1 KB, our open future 0.9 KB), and glibc keeps those freed chunks resident between live ones "
-     "(`GLIBC_TUNABLES` arena and trim settings did not change it); h2's frame slabs never shrink."),
     ("Node, small events",
      "the `js-ceiling` row is `new MessageEvent` + `dispatchEvent` in a loop with no network: those two "
      "take most of our time per small event. Node's `MessageEvent` constructor defines its five fields "
