@@ -826,7 +826,7 @@ MISSES = [
      "each event is a chunk, and reqwest's body wakes hyper's connection task for every chunk it "
      "takes: the difference between the default and lean rows above is that cost. `sse-stream` pays "
      "the same reqwest; a second poll of the body to batch the chunks already there measured no faster"),
-    ("Idle memory of the default transport against the peers (Rust, Python)",
+    ("Idle memory of the default transport against the peers (Python)",
      "the bytes above are reqwest's and hyper's, and reqwest-eventsource pays them too; ours adds the "
      "source's task, its request state and its parser's buffers (about 4 KiB, not profiled apart). "
      "aiohttp keeps a plain socket and a small read buffer per stream. The lean transport is the "
