@@ -27,8 +27,8 @@ use crate::{Error, ErrorKind};
 /// connection. A server's `SETTINGS_MAX_CONCURRENT_STREAMS` caps the streams of a connection,
 /// and hyper queues a request beyond it until a stream ends — for ever, with event streams. So
 /// the streams per origin of each client are counted; a GET whose head has not come within
-/// [`STALL`], while the same client holds other HTTP/2 streams to that origin and none of its
-/// other requests got a head meanwhile, is taken to be queued: that count becomes the client's
+/// [`STALL`], while the same client holds other HTTP/2 streams to that origin and no head came
+/// on that client in the last [`STALL`], is taken to be queued: that count becomes the client's
 /// limit for the origin, and the request moves to another client (another connection). A
 /// server that is slow but still answering is left to answer. Requests of other methods are
 /// never sent twice: they only go where a learned limit leaves room.
@@ -299,7 +299,7 @@ impl Client {
             let deadline = head.as_ref().map(|(t, _)| Instant::now() + *t);
             let mut check = (idempotent && self.settings.is_some()).then(|| Instant::now() + STALL);
             let result = loop {
-                let turn_timer = turn.as_ref().filter(|_| check.is_none()).map(|_| turn_ends);
+                let turn_timer = (turn.is_some() && check.is_none()).then_some(turn_ends);
                 let until = [check, deadline, turn_timer].into_iter().flatten().min();
                 let Some(until) = until else { break sent.as_mut().await };
                 if let Ok(r) = tokio::time::timeout_at(until, sent.as_mut()).await {
