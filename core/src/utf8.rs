@@ -114,8 +114,9 @@ mod x86 {
     }
 
     /// The algorithm over one vector width, compiled for `$features`. The module that expands
-    /// it defines `V` (the vector), `W` (its width in bytes) and `table_high`/`by_high` and
-    /// `table_low`/`by_low` (a 16-entry table, looked up by each byte's high or low nibble),
+    /// it defines `V` (the vector), `W` (its width in bytes), `tables` (`BYTE_1_HIGH`,
+    /// `BYTE_1_LOW` and `BYTE_2_HIGH` as vectors) and `by_high`/`by_low` (which look a byte's
+    /// high or low nibble up in such a table),
     /// `splat`, `load`, `load_rest`, `and`, `or`, `xor`, `subs`, `prevs` (prev1, prev2, prev3:
     /// the input shifted by 1, 2, 3 bytes towards the end, the previous block's last bytes in
     /// front) and `any`.
@@ -134,12 +135,13 @@ mod x86 {
                 #[inline]
                 #[target_feature(enable = $features)]
                 fn new() -> State {
+                    let (t1h, t1l, t2h) = tables();
                     State {
                         prev: splat(0),
                         error: splat(0),
-                        t1h: table_high(&BYTE_1_HIGH),
-                        t1l: table_low(&BYTE_1_LOW),
-                        t2h: table_high(&BYTE_2_HIGH),
+                        t1h,
+                        t1l,
+                        t2h,
                         // SAFETY: reads the last `W` bytes of the table.
                         max: unsafe { load(INCOMPLETE_ABOVE[64 - W..].as_ptr()) },
                     }
@@ -197,22 +199,32 @@ mod x86 {
         type V = __m512i;
         const W: usize = 64;
 
-        /// A 64-entry table for `vpermb`, which looks up by the low six bits of each byte: `t`
-        /// by those bits' top four (`by_high` shifts each byte right by two) ...
-        #[inline]
-        #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
-        fn table_high(t: &[u8; 16]) -> V {
-            let wide: [u8; 64] = std::array::from_fn(|i| t[i >> 2]);
-            // SAFETY: reads the 64 bytes of `wide`.
-            unsafe { _mm512_loadu_si512(wide.as_ptr().cast()) }
+        /// A 16-entry table widened to the 64 entries `vpermb` looks up by the low six bits of
+        /// each byte: by those bits' top four (`by_high` shifts each byte right by two), or by
+        /// their low four (`vpermb` ignores the top two bits). Widened at compile time: at run
+        /// time it was a byte loop on every call, longer than checking a short chunk.
+        const fn widen(t: &[u8; 16], by_top_four: bool) -> [u8; 64] {
+            let mut wide = [0; 64];
+            let mut i = 0;
+            while i < 64 {
+                wide[i] = t[if by_top_four { i >> 2 } else { i & 15 }];
+                i += 1;
+            }
+            wide
         }
-        /// ... or by their low four (no mask needed: `vpermb` ignores the top two bits).
+        static WIDE: [[u8; 64]; 3] =
+            [widen(&BYTE_1_HIGH, true), widen(&BYTE_1_LOW, false), widen(&BYTE_2_HIGH, true)];
         #[inline]
         #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
-        fn table_low(t: &[u8; 16]) -> V {
-            let wide: [u8; 64] = std::array::from_fn(|i| t[i & 15]);
-            // SAFETY: reads the 64 bytes of `wide`.
-            unsafe { _mm512_loadu_si512(wide.as_ptr().cast()) }
+        fn tables() -> (V, V, V) {
+            // SAFETY: each reads the 64 bytes of one table.
+            unsafe {
+                (
+                    _mm512_loadu_si512(WIDE[0].as_ptr().cast()),
+                    _mm512_loadu_si512(WIDE[1].as_ptr().cast()),
+                    _mm512_loadu_si512(WIDE[2].as_ptr().cast()),
+                )
+            }
         }
         /// A 16-bit shift: the bits shifted in from the next byte land in the top two, ignored.
         #[inline]
@@ -294,17 +306,17 @@ mod x86 {
         type V = __m256i;
         const W: usize = 32;
 
-        /// A 16-byte table in each 128-bit lane (`vpshufb` looks up within lanes).
+        /// Each table in every 128-bit lane (`vpshufb` looks up within lanes).
         #[inline]
         #[target_feature(enable = "avx2")]
-        fn table_high(t: &[u8; 16]) -> V {
-            // SAFETY: reads the 16 bytes of `t`.
-            _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(t.as_ptr().cast()) })
-        }
-        #[inline]
-        #[target_feature(enable = "avx2")]
-        fn table_low(t: &[u8; 16]) -> V {
-            table_high(t)
+        fn tables() -> (V, V, V) {
+            #[inline]
+            #[target_feature(enable = "avx2")]
+            fn lanes(t: &[u8; 16]) -> V {
+                // SAFETY: reads the 16 bytes of `t`.
+                _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(t.as_ptr().cast()) })
+            }
+            (lanes(&BYTE_1_HIGH), lanes(&BYTE_1_LOW), lanes(&BYTE_2_HIGH))
         }
         #[inline]
         #[target_feature(enable = "avx2")]
