@@ -112,39 +112,54 @@ impl<'a> EolScan<'a> {
     }
 }
 
-/// The CR/LF bit mask of the first 64 bytes of `b` (of all of `b` if shorter).
+/// The CR/LF bit mask of the first 64 bytes of `b` (of all of `b` if shorter): 16 bytes a
+/// compare. A chunk shorter than a window (one small event per read) is compared in full
+/// blocks and one last block that overlaps the one before it: bits set twice are set alike.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn eol_mask(b: &[u8]) -> u64 {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
-    if b.len() < 64 {
-        return eol_mask_short(b);
+    let n = b.len().min(64);
+    if n < 16 {
+        return eol_mask_bytes(b);
     }
-    // SAFETY: SSE2 is always available on x86-64; the four loads read `b[..64]`.
-    unsafe {
-        let lf = _mm_set1_epi8(b'\n' as i8);
-        let cr = _mm_set1_epi8(b'\r' as i8);
-        let quarter = |i: usize| {
-            let v = _mm_loadu_si128(b.as_ptr().add(16 * i).cast::<__m128i>());
-            let m = _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr));
-            u64::from(_mm_movemask_epi8(m) as u16) << (16 * i)
-        };
-        quarter(0) | quarter(1) | quarter(2) | quarter(3)
+    // The CR/LF bits of `b[at..at + 16]`, at their place in the window.
+    let block = |at: usize| {
+        debug_assert!(at + 16 <= n);
+        // SAFETY: SSE2 is always available on x86-64; the load reads `b[at..at + 16]`, in
+        // bounds as `at + 16 <= n <= b.len()`.
+        unsafe {
+            let v = _mm_loadu_si128(b.as_ptr().add(at).cast::<__m128i>());
+            let m = _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8)),
+            );
+            u64::from(_mm_movemask_epi8(m) as u16) << at
+        }
+    };
+    if n == 64 {
+        return block(0) | block(16) | block(32) | block(48);
     }
+    let mut mask = block(n - 16);
+    let mut at = 0;
+    while at + 16 < n {
+        mask |= block(at);
+        at += 16;
+    }
+    mask
 }
 
 /// The CR/LF bit mask of the first 64 bytes of `b` (of all of `b` if shorter).
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
 fn eol_mask(b: &[u8]) -> u64 {
-    eol_mask_short(b)
+    eol_mask_bytes(b)
 }
 
-/// `eol_mask` byte by byte: the last window of a chunk, or no SIMD.
-#[cold]
-fn eol_mask_short(b: &[u8]) -> u64 {
+/// `eol_mask` byte by byte: a chunk shorter than one compare, or no SIMD.
+fn eol_mask_bytes(b: &[u8]) -> u64 {
     b.iter()
         .take(64)
         .enumerate()
@@ -153,7 +168,29 @@ fn eol_mask_short(b: &[u8]) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{EolScan, find_eol};
+    use super::{EolScan, eol_mask, eol_mask_bytes, find_eol};
+
+    /// The window mask, for every length up to past one window and every place of a CR or LF
+    /// (the last block of a short window overlaps the one before it), is the bytewise one.
+    #[test]
+    fn eol_mask_marks_every_line_ending_of_the_window() {
+        for len in 0..80 {
+            let mut buf = vec![b'x'; len];
+            assert_eq!(eol_mask(&buf), 0, "none in {len}");
+            for at in 0..len {
+                for (eol, other) in [(b'\n', None), (b'\r', Some(len / 2))] {
+                    buf[at] = eol;
+                    if let Some(o) = other {
+                        buf[o] = b'\n';
+                    }
+                    let want = eol_mask_bytes(&buf);
+                    assert_eq!(eol_mask(&buf), want, "{eol} at {at} of {len}");
+                    assert_eq!(want & (1 << at.min(63)) != 0, at < 64, "{at} of {len}");
+                    buf.fill(b'x');
+                }
+            }
+        }
+    }
 
     /// Every CR and LF, in order, for lines of every length from 0 to 200 (a window is 64
     /// bytes: lines that end in the same window, the next one, or after a `find_eol` search)
