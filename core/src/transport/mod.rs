@@ -79,7 +79,8 @@ pub(crate) struct Response {
 }
 
 /// The bytes of a response body, pulled by the connection task. A closed set: the lean
-/// client's own reader, or a reqwest response's.
+/// client's own reader, or any `http_body::Body` (what reqwest, and every hyper-based client,
+/// gives).
 pub(crate) enum Body {
     Lean(lean::Body),
     /// Boxed: every source's task holds a `Body`, and the lean one is the small one.

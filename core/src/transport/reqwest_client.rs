@@ -327,7 +327,7 @@ impl Client {
             };
             break (slot, result.map_err(|e| classify(&e, req))?);
         };
-        let (mut slot, mut resp) = (slot, resp);
+        let mut slot = slot;
         slot.opened(resp.version());
         let headers = resp
             .headers()
@@ -337,17 +337,14 @@ impl Client {
             })
             .collect();
         let status = resp.status();
-        let origin = resp.url().origin().ascii_serialization();
-        // Only the body is read from here on: the headers and extensions go now.
-        std::mem::take(resp.headers_mut());
-        *resp.extensions_mut() = http::Extensions::new();
         Ok(super::Response {
             status: status.as_u16(),
             reason: status.canonical_reason().unwrap_or("").to_owned(),
             headers,
-            origin,
+            origin: resp.url().origin().ascii_serialization(),
+            // Only the body is kept: the response's headers, URL and extensions go now.
             body: super::Body::Http(Box::new(Body {
-                resp,
+                body: reqwest::Body::from(resp),
                 pending: None,
                 ended: false,
                 _slot: slot,
@@ -537,10 +534,7 @@ fn is_tls_error(e: &reqwest::Error) -> bool {
 
 /// A reqwest response body, pulled chunk by chunk.
 pub(crate) struct Body {
-    /// The response, read through `chunk`: that polls its body as it is, where a
-    /// `reqwest::Body` made of it would wrap the body in two more layers, each gone through for
-    /// every chunk.
-    resp: reqwest::Response,
+    body: reqwest::Body,
     /// The chunk received and not yet handed to the parser.
     pending: Option<Bytes>,
     ended: bool,
@@ -559,16 +553,20 @@ impl Body {
     /// Waits for the next chunk. (Taking whatever else was ready at once, with a second poll,
     /// measured no faster: hyper's body channel wakes its connection task on every poll.)
     pub(crate) async fn fill(&mut self) -> Result<bool, Error> {
+        use http_body::Body as _;
         while !self.ended {
-            match self.resp.chunk().await {
-                Ok(None) => self.ended = true,
-                Err(e) => return Err(body_error(&e)),
-                // Empty frames carry no event bytes (trailers are skipped by `chunk`).
-                Ok(Some(data)) if data.is_empty() => {}
-                Ok(Some(data)) => {
-                    self.pending = Some(data);
-                    return Ok(true);
-                }
+            let body = &mut self.body;
+            match std::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_frame(cx)).await {
+                None => self.ended = true,
+                Some(Err(e)) => return Err(body_error(&e)),
+                // Trailers and empty frames carry no event bytes.
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) if !data.is_empty() => {
+                        self.pending = Some(data);
+                        return Ok(true);
+                    }
+                    _ => {}
+                },
             }
         }
         Ok(false)
