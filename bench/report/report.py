@@ -830,8 +830,8 @@ MISSES = [
      "the same wake-ups; the lean transport reads the socket in the source's own task. A second poll "
      "of the body to batch the chunks already there measured no faster"),
     ("Rust default transport, 1 KB JSON in 16 KiB writes, 1.5× `sse-stream`",
-     "above what the parser's lead can show end to end: the parsers alone are 1.34–1.60× apart on "
-     "ASCII 1 KB JSON (guards below), and both clients also pay the same per byte (the kernel's copy "
+     "above what the parser's lead can show end to end: the parsers alone are about 1.5× apart on "
+     "ASCII 1 KB JSON (the guards below), and both clients also pay the same per byte (the kernel's copy "
      "of each read, ~14% of the client's CPU) and per wake-up of an idle thread when the server is "
      "slower than the client. The lean transport, with no reqwest at all, stays below 1.5× too"),
     ("Idle memory of the default transport against the peers (Python)",
